@@ -1,0 +1,29 @@
+"""The depthwise separable convolution family, with TensorFlow-exact 'same' padding."""
+
+from .conv import (
+    CONV,
+    DEPTHWISE,
+    POINTWISE,
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    DepthwiseConv1d,
+    DepthwiseConv2d,
+    DepthwiseConv3d,
+    PointwiseConv1d,
+    PointwiseConv2d,
+    PointwiseConv3d,
+)
+from .padding import pad_same, same_pad_amounts
+from .pool import MAXPOOL, MaxPool1dSame, MaxPool2dSame, MaxPool3dSame
+from .separable import SEPARABLE, SeparableConv1d, SeparableConv2d, SeparableConv3d
+
+__all__ = [
+    "CONV", "DEPTHWISE", "POINTWISE", "SEPARABLE", "MAXPOOL",
+    "Conv1d", "Conv2d", "Conv3d",
+    "DepthwiseConv1d", "DepthwiseConv2d", "DepthwiseConv3d",
+    "PointwiseConv1d", "PointwiseConv2d", "PointwiseConv3d",
+    "SeparableConv1d", "SeparableConv2d", "SeparableConv3d",
+    "MaxPool1dSame", "MaxPool2dSame", "MaxPool3dSame",
+    "pad_same", "same_pad_amounts",
+]

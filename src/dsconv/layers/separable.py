@@ -1,0 +1,129 @@
+"""Depthwise separable convolution, in both orders and across the Inception "spectrum".
+
+Xception (Chollet 2017, section 2) frames a family of operators between two ends:
+
+* a regular convolution, which maps cross-channel and spatial correlations jointly, and
+* a depthwise separable convolution, which maps them apart: a per-channel spatial filter
+  (depthwise) and a 1x1 channel mixer (pointwise).
+
+An Inception module sits in between: a 1x1 convolution, then spatial convolutions over a few
+channel *segments*. `segments` spans that spectrum: the spatial step runs with
+`groups=segments`, so 1 is a regular convolution after/before the 1x1, and `segments=channels`
+(the default) is depthwise.
+
+`order='depthwise_first'` is TensorFlow's SeparableConv2D (what Xception is built from);
+`order='pointwise_first'` is the paper's "extreme Inception" module (1x1 first). The paper
+argues the order barely matters in a stacked network; here you can check.
+
+`mid_norm` / `mid_act` put a normalisation / activation between the two steps: the paper's
+ablation (Figure 10) found *no* intermediate activation best, hence the default None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .conv import CONV, DEPTHWISE, POINTWISE, check_positive
+from .padding import Padding
+
+ORDERS = ("depthwise_first", "pointwise_first")
+
+
+class _SeparableConv(nn.Module):
+    dims: int
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: Padding = "same",
+        dilation: int | tuple[int, ...] = 1,
+        depth_multiplier: int = 1,
+        bias: bool = False,
+        order: str = "depthwise_first",
+        mid_norm: Callable[[int], nn.Module] | None = None,
+        mid_act: Callable[[], nn.Module] | None = None,
+        segments: int | None = None,
+    ) -> None:
+        super().__init__()
+        check_positive("in_channels", in_channels)
+        check_positive("out_channels", out_channels)
+        if not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
+            raise ValueError(f"depth_multiplier={depth_multiplier!r}: must be a positive integer")
+        if order not in ORDERS:
+            raise ValueError(f"order={order!r}: expected one of {', '.join(map(repr, ORDERS))}")
+        if order == "pointwise_first" and depth_multiplier != 1:
+            raise ValueError(
+                f"depth_multiplier={depth_multiplier}: order='pointwise_first' needs "
+                "depth_multiplier=1 (the spatial step must keep out_channels)"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.order, self.depth_multiplier = order, depth_multiplier
+        # Channels the spatial (grouped) step sees.
+        spatial_ch = in_channels if order == "depthwise_first" else out_channels
+        segments = spatial_ch if segments is None else segments
+        if not isinstance(segments, int) or segments <= 0 or spatial_ch % segments:
+            raise ValueError(
+                f"segments={segments!r}: must be a positive divisor of the {spatial_ch} channels "
+                f"of the spatial step (1 = regular convolution, {spatial_ch} = depthwise)"
+            )
+        self.segments = segments
+        mid_ch = in_channels * depth_multiplier if order == "depthwise_first" else out_channels
+        spatial_bias = bias and order == "pointwise_first"
+        if segments == spatial_ch:
+            spatial: nn.Module = DEPTHWISE[self.dims](
+                spatial_ch, kernel_size, stride, padding, dilation, depth_multiplier, spatial_bias
+            )
+        else:
+            spatial = CONV[self.dims](
+                spatial_ch, spatial_ch * depth_multiplier, kernel_size, stride, padding,
+                dilation, groups=segments, bias=spatial_bias,
+            )
+        pointwise = POINTWISE[self.dims](
+            in_channels if order == "pointwise_first" else mid_ch, out_channels,
+            bias=bias and order == "depthwise_first",
+        )
+        # Submodule names stay 'depthwise' and 'pointwise' in both orders, so weight maps are a
+        # fixed table; the spatial step is depthwise unless `segments` says otherwise.
+        self.depthwise = spatial
+        self.pointwise = pointwise
+        self.mid_norm = mid_norm(mid_ch) if mid_norm is not None else nn.Identity()
+        self.mid_act = mid_act() if mid_act is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, in_channels, *spatial) -> (N, out_channels, *spatial / stride)."""
+        first, second = (
+            (self.depthwise, self.pointwise) if self.order == "depthwise_first"
+            else (self.pointwise, self.depthwise)
+        )
+        return second(self.mid_act(self.mid_norm(first(x))))
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, order={self.order!r}, "
+                f"segments={self.segments}")
+
+
+class SeparableConv1d(_SeparableConv):
+    """1-D depthwise separable convolution. (N, C_in, L) -> (N, C_out, ceil(L / stride))."""
+
+    dims = 1
+
+
+class SeparableConv2d(_SeparableConv):
+    """2-D depthwise separable convolution. (N, C_in, H, W) -> (N, C_out, H', W')."""
+
+    dims = 2
+
+
+class SeparableConv3d(_SeparableConv):
+    """3-D depthwise separable convolution. (N, C_in, D, H, W) -> (N, C_out, D', H', W')."""
+
+    dims = 3
+
+
+SEPARABLE = {1: SeparableConv1d, 2: SeparableConv2d, 3: SeparableConv3d}

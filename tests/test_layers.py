@@ -1,0 +1,145 @@
+"""The layer family: TF-'same' padding by hand, shapes, orders, the spectrum, bad arguments."""
+
+import pytest
+import torch
+from torch import nn
+
+from dsconv.layers import (
+    Conv1d,
+    Conv2d,
+    DepthwiseConv1d,
+    DepthwiseConv2d,
+    DepthwiseConv3d,
+    MaxPool2dSame,
+    PointwiseConv2d,
+    SeparableConv1d,
+    SeparableConv2d,
+    SeparableConv3d,
+)
+
+
+def ones_conv(conv):
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    return conv
+
+
+def test_same_conv_stride2_even_pads_bottom_right():
+    # 4x4, kernel 3, stride 2: total pad 1 goes after (TensorFlow), not before.
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    y = ones_conv(Conv2d(1, 1, 3, 2))(x)
+    assert y.tolist() == [[[[45.0, 39.0], [66.0, 50.0]]]]
+
+
+def test_same_conv_stride2_odd_1d():
+    # 5 samples, kernel 3, stride 2: total pad 2 -> one each side; 4 samples -> (0, 1).
+    y5 = ones_conv(Conv1d(1, 1, 3, 2))(torch.arange(1.0, 6.0).reshape(1, 1, 5))
+    assert y5.flatten().tolist() == [3.0, 9.0, 9.0]
+    y4 = ones_conv(Conv1d(1, 1, 3, 2))(torch.arange(1.0, 5.0).reshape(1, 1, 4))
+    assert y4.flatten().tolist() == [6.0, 7.0]
+
+
+def test_same_maxpool_stride2_even_and_odd():
+    x4 = torch.arange(16.0).reshape(1, 1, 4, 4)
+    assert MaxPool2dSame(3, 2)(x4).tolist() == [[[[10.0, 11.0], [14.0, 15.0]]]]
+    # PyTorch's symmetric padding differs here: this is the Xception 74 -> 37 pixel shift.
+    assert nn.MaxPool2d(3, 2, padding=1)(x4).tolist() != [[[[10.0, 11.0], [14.0, 15.0]]]]
+    x5 = torch.arange(25.0).reshape(1, 1, 5, 5)
+    assert MaxPool2dSame(3, 2)(x5).tolist() == [[[[6.0, 8.0, 9.0], [16.0, 18.0, 19.0],
+                                                   [21.0, 23.0, 24.0]]]]
+    # Negative inputs: padded cells must never win the max (they are -inf, not 0).
+    assert MaxPool2dSame(3, 2)(-1 - x4).max() < 0
+
+
+def test_explicit_asymmetric_padding_is_keras_zero_padding():
+    x = torch.arange(1.0, 6.0).reshape(1, 1, 5)
+    y = ones_conv(Conv1d(1, 1, 3, 2, padding=((0, 1),)))(x)
+    assert y.flatten().tolist() == [6.0, 12.0]
+
+
+@pytest.mark.parametrize("size", [7, 8, 19, 74])
+@pytest.mark.parametrize("stride,dilation", [(1, 1), (2, 1), (1, 2), (3, 1)])
+def test_same_output_size_is_ceil(size, stride, dilation):
+    y = Conv2d(2, 3, 3, stride, dilation=dilation)(torch.randn(1, 2, size, size + 1))
+    assert y.shape[-2:] == (-(-size // stride), -(-(size + 1) // stride))
+
+
+def test_depthwise_shapes_and_grouping():
+    d = DepthwiseConv2d(4, 3, depth_multiplier=3)
+    assert d.weight.shape == (12, 1, 3, 3) and d.groups == 4
+    x = torch.zeros(1, 4, 6, 6)
+    x[:, 1] = 1.0  # only channel 1 is non-zero: only outputs 3..5 may respond
+    with torch.no_grad():
+        d.weight.fill_(1.0)
+    y = d(x)
+    assert y[:, 3:6].abs().sum() > 0 and y[:, :3].abs().sum() == 0 and y[:, 6:].abs().sum() == 0
+    assert DepthwiseConv1d(3, 5, stride=2)(torch.randn(2, 3, 9)).shape == (2, 3, 5)
+    assert DepthwiseConv3d(3, 3)(torch.randn(1, 3, 4, 5, 6)).shape == (1, 3, 4, 5, 6)
+
+
+@pytest.mark.parametrize("cls,shape", [(SeparableConv1d, (2, 6, 17)),
+                                       (SeparableConv2d, (2, 6, 9, 11)),
+                                       (SeparableConv3d, (1, 6, 5, 6, 7))])
+@pytest.mark.parametrize("order", ["depthwise_first", "pointwise_first"])
+def test_separable_shapes(cls, shape, order):
+    m = cls(6, 10, 3, stride=2, order=order, mid_norm=None, mid_act=nn.ReLU)
+    y = m(torch.randn(*shape))
+    assert y.shape == (shape[0], 10, *[-(-s // 2) for s in shape[2:]])
+
+
+def test_separable_equals_depthwise_then_pointwise():
+    sep = SeparableConv2d(5, 7, 3, depth_multiplier=2, bias=True)
+    dw = DepthwiseConv2d(5, 3, depth_multiplier=2)
+    pw = PointwiseConv2d(10, 7, bias=True)
+    dw.load_state_dict(sep.depthwise.state_dict())
+    pw.load_state_dict(sep.pointwise.state_dict())
+    x = torch.randn(2, 5, 8, 8)
+    torch.testing.assert_close(sep(x), pw(dw(x)))
+
+
+def test_pointwise_first_is_extreme_inception():
+    sep = SeparableConv2d(5, 8, 3, order="pointwise_first")
+    x = torch.randn(1, 5, 6, 6)
+    torch.testing.assert_close(sep(x), sep.depthwise(sep.pointwise(x)))
+    assert sep.pointwise.in_channels == 5 and sep.depthwise.groups == 8
+
+
+def test_segments_span_regular_to_depthwise():
+    # segments=1: the spatial step is a regular convolution (an Inception tower).
+    full = SeparableConv2d(8, 8, 3, segments=1)
+    assert full.depthwise.groups == 1 and full.depthwise.weight.shape == (8, 8, 3, 3)
+    mid = SeparableConv2d(8, 8, 3, segments=4)
+    assert mid.depthwise.groups == 4
+    params = [sum(p.numel() for p in SeparableConv2d(8, 8, 3, segments=s).parameters())
+              for s in (1, 2, 4, 8)]
+    assert params == sorted(params, reverse=True)
+    assert mid(torch.randn(1, 8, 5, 5)).shape == (1, 8, 5, 5)
+
+
+def test_mid_norm_and_act_sit_between_steps():
+    sep = SeparableConv2d(3, 4, 3, mid_norm=nn.BatchNorm2d, mid_act=nn.ReLU).eval()
+    x = torch.randn(1, 3, 6, 6)
+    expected = sep.pointwise(torch.relu(sep.mid_norm(sep.depthwise(x))))
+    torch.testing.assert_close(sep(x), expected)
+
+
+@pytest.mark.parametrize("make,word", [
+    (lambda: DepthwiseConv2d(4, 3, depth_multiplier=0), "depth_multiplier=0"),
+    (lambda: SeparableConv2d(4, 8, 3, depth_multiplier=-1), "depth_multiplier=-1"),
+    (lambda: SeparableConv2d(4, 8, 3, stride=2, dilation=2), "dilation"),
+    (lambda: SeparableConv2d(6, 8, 3, segments=4), "segments=4"),
+    (lambda: SeparableConv2d(6, 8, 3, order="sideways"), "order='sideways'"),
+    (lambda: SeparableConv2d(6, 8, 3, padding="full"), "padding='full'"),
+    (lambda: SeparableConv2d(0, 8, 3), "in_channels=0"),
+    (lambda: Conv2d(3, 4, (3, 3, 3)), "kernel_size"),
+    (lambda: SeparableConv2d(4, 8, 3, order="pointwise_first", depth_multiplier=2),
+     "depth_multiplier=2"),
+])
+def test_bad_arguments_name_the_problem(make, word):
+    with pytest.raises(ValueError, match=word.replace("(", r"\(").replace(")", r"\)")):
+        make()
+
+
+def test_wrong_input_channels_is_a_clear_error():
+    with pytest.raises(ValueError, match="expects 4 input channels"):
+        SeparableConv2d(4, 8, 3)(torch.randn(1, 3, 8, 8))

@@ -1,0 +1,168 @@
+"""Models: the papers' figures, Keras's options, and a sweep over every registered model."""
+
+import pytest
+import torch
+
+import dsconv
+from dsconv.cost import profile
+from dsconv.models import get_model_entry
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def n_bn_stats(model):
+    return sum(b.numel() for n, b in model.named_buffers()
+               if n.endswith(("running_mean", "running_var")))
+
+
+@pytest.fixture(scope="module")
+def xception():
+    return dsconv.create_model("xception").eval()
+
+
+def test_xception_parameter_counts(xception):
+    # Xception paper, Table 3: 22,855,952 trainable; Keras: 54,528 non-trainable.
+    assert n_params(xception) == 22_855_952
+    assert n_bn_stats(xception) == 54_528
+    meta = get_model_entry("xception").metadata
+    assert (meta["params"], meta["bn_stats"]) == (22_855_952, 54_528)
+
+
+def test_xception_without_top_has_keras_count():
+    assert n_params(dsconv.create_model("xception", include_top=False)) == 20_806_952
+
+
+@pytest.mark.parametrize("size", [(299, 299), (71, 71), (96, 130)])
+def test_xception_output_shapes(xception, size):
+    with torch.no_grad():
+        assert xception(torch.randn(1, 3, *size)).shape == (1, 1000)
+
+
+def test_xception_too_small_input(xception):
+    with pytest.raises(ValueError, match="at least 71x71"):
+        xception(torch.randn(1, 3, 70, 70))
+    with pytest.raises(ValueError, match="3 input channels"):
+        xception(torch.randn(1, 299, 299, 3))
+
+
+def test_xception_spatial_sizes_follow_keras(xception):
+    # 299 -> 149 -> 147 (stem, 'valid') -> 74 -> 37 -> 19 (entry) -> 10 (exit).
+    m = dsconv.create_model("xception", features_only=True).eval()
+    with torch.no_grad():
+        feats = m(torch.randn(1, 3, 299, 299))
+    assert [f.shape[1:] for f in feats] == [(64, 147, 147), (128, 74, 74), (256, 37, 37),
+                                            (728, 19, 19), (2048, 10, 10)]
+    assert [i["reduction"] for i in m.feature_info] == [2, 4, 8, 16, 32]
+    assert [i["num_chs"] for i in m.feature_info] == [f.shape[1] for f in feats]
+
+
+def test_xception_head_options():
+    x = torch.randn(2, 3, 75, 75)
+    with torch.no_grad():
+        assert dsconv.create_model("xception", include_top=False, global_pool=None,
+                                   middle_repeats=1).eval()(x).shape == (2, 2048, 3, 3)
+        m = dsconv.create_model("xception", include_top=False, global_pool="max",
+                                 middle_repeats=1).eval()
+        assert m(x).shape == (2, 2048)
+        m = dsconv.create_model("xception", num_classes=7, fc_layers=(64, 32), drop_rate=0.5,
+                                 middle_repeats=1).eval()
+        assert m(x).shape == (2, 7)
+        assert m.forward_head(m.forward_features(x), pre_logits=True).shape == (2, 32)
+
+
+def test_xception_ablation_switches():
+    base = dsconv.create_model("xception", middle_repeats=2)
+    no_res = dsconv.create_model("xception", middle_repeats=2, residual=False)
+    # Without residuals the four 1x1 shortcut convs and their BNs disappear.
+    shortcut = (64 * 128 + 128 * 256 + 256 * 728 + 728 * 1024) + 2 * (128 + 256 + 728 + 1024)
+    assert n_params(base) - n_params(no_res) == shortcut
+    elu = dsconv.create_model("xception", middle_repeats=1, mid_act="elu")
+    assert isinstance(elu.blocks.block5.body.sepconv1.mid_act, torch.nn.ELU)
+    pw = dsconv.create_model("xception", middle_repeats=1, order="pointwise_first")
+    assert pw.blocks.block5.body.sepconv1.order == "pointwise_first"
+
+
+def test_standard_twin_replaces_every_separable_conv():
+    twin = dsconv.create_model("xception_standard")
+    kinds = {type(m).__name__ for m in twin.modules()}
+    assert "SeparableConv2d" not in kinds
+    conv = twin.blocks.block5.body.sepconv1
+    assert conv.weight.shape == (728, 728, 3, 3)
+
+
+def test_mobilenet_v1_counts_match_paper():
+    m = dsconv.create_model("mobilenet_v1")
+    assert n_params(m) == 4_231_976 and n_bn_stats(m) == 21_888
+    # 569 M multiply-adds (paper, Table 1/8): convolutions + the FC layer, per image.
+    macs = profile(m, 224).macs
+    assert abs(macs / 569e6 - 1) < 0.01
+
+
+@pytest.mark.parametrize("alpha,paper", [(0.75, 325e6), (0.5, 149e6), (0.25, 41e6)])
+def test_mobilenet_width_multiplier(alpha, paper):
+    macs = profile(dsconv.create_model("mobilenet_v1", alpha=alpha), 224).macs
+    assert abs(macs / paper - 1) < 0.03
+
+
+def test_mobilenet_standard_twin_matches_table4():
+    m = dsconv.create_model("mobilenet_v1_standard")
+    # Paper, Table 4: 29.3 M parameters, 4866 M multiply-adds.
+    assert abs(n_params(m) / 29.3e6 - 1) < 0.01
+    assert abs(profile(m, 224).macs / 4866e6 - 1) < 0.01
+
+
+def test_mobilenet_any_resolution_and_minimum():
+    m = dsconv.create_model("mobilenet_v1", alpha=0.25).eval()
+    with torch.no_grad():
+        assert m(torch.randn(1, 3, 160, 128)).shape == (1, 1000)
+        assert m(torch.randn(1, 3, 33, 35)).shape == (1, 1000)
+    with pytest.raises(ValueError, match="at least 32x32"):
+        m(torch.randn(1, 3, 31, 64))
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(ValueError, match="xception_mini") as err:
+        dsconv.create_model("xceptoin")
+    assert "Did you mean 'xception'" in str(err.value)
+
+
+def small_input(name):
+    cfg_min = dsconv.create_model(name).cfg.min_input_size
+    return max(cfg_min, 32)
+
+
+@pytest.mark.parametrize("name", dsconv.list_models())
+def test_every_model_forward_backward(name):
+    # Keep the big ones light: fewer middle blocks for Xception variants, small alpha otherwise.
+    kw = {"num_classes": 5}
+    if name.startswith("xception") and name != "xception_mini":
+        kw["middle_repeats"] = 1
+    model = dsconv.create_model(name, **kw)
+    size = small_input(name)
+    x = torch.randn(2, 3, size, size + 3)
+    out = model(x)
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
+    out.logsumexp(1).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"no gradient reached {missing[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", dsconv.list_models())
+def test_every_model_features_only(name):
+    kw = {"middle_repeats": 1} if name.startswith("xception") and name != "xception_mini" else {}
+    model = dsconv.create_model(name, features_only=True, **kw).eval()
+    size = max(small_input(name), 64)
+    with torch.no_grad():
+        feats = model(torch.randn(1, 3, size, size))
+    assert len(feats) == len(model.feature_info) == 5
+    for f, info in zip(feats, model.feature_info):
+        assert f.shape[1] == info["num_chs"]
+        assert abs(f.shape[-1] - size / info["reduction"]) <= 3
+
+
+def test_xception_mini_is_small():
+    n = n_params(dsconv.create_model("xception_mini"))
+    assert 100_000 < n < 1_000_000
