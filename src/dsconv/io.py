@@ -1,0 +1,74 @@
+"""Model weights on disk: safetensors (dsconv's own format) and Keras files, picked by content."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def save_weights(model: nn.Module, path: str | Path,
+                 metadata: dict[str, str] | None = None) -> Path:
+    """Write the state dict as safetensors, atomically (temporary file, then rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True):
+    """Load a .safetensors (dsconv) or Keras (.h5 / .weights.h5 / .keras) file into `model`.
+
+    Mismatched shapes or names raise a ValueError naming the tensors; nothing is unpickled.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weight file not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    from .interop.keras import HDF5_MAGIC, ZIP_MAGIC, load_keras_weights
+
+    if head == HDF5_MAGIC or head.startswith(ZIP_MAGIC):
+        return load_keras_weights(model, path, strict=strict)
+    state = read_safetensors(path)
+    return load_state_checked(model, state, str(path), strict)
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; a corrupt or foreign file raises a ValueError saying so."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(
+            f"{path}: not a readable safetensors or Keras weight file ({err})"
+        ) from err
+
+
+def load_state_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str,
+                       strict: bool = True):
+    """load_state_dict with an error that names mismatched shapes, missing and extra keys."""
+    own = model.state_dict()
+    bad = [f"{k}: model {tuple(own[k].shape)} vs file {tuple(v.shape)}"
+           for k, v in state.items() if k in own and own[k].shape != v.shape]
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    if bad or (strict and (missing or extra)):
+        parts = []
+        if bad:
+            parts.append("shape mismatches (another model or number of classes?): "
+                         + "; ".join(bad[:5]))
+        if strict and missing:
+            parts.append(f"{len(missing)} missing tensors, e.g. {missing[:3]}")
+        if strict and extra:
+            parts.append(f"{len(extra)} unexpected tensors, e.g. {extra[:3]}")
+        raise ValueError(f"{source} does not fit {type(model).__name__}: " + " | ".join(parts))
+    return model.load_state_dict(state, strict=strict)

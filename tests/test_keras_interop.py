@@ -1,0 +1,224 @@
+"""Keras weights in and out, verified against Keras 3 itself (KERAS_BACKEND=torch, no network)."""
+
+import numpy as np
+import pytest
+import torch
+
+keras_ref = pytest.importorskip("keras_ref")
+keras = keras_ref.keras
+
+import dsconv  # noqa: E402
+from dsconv.interop import WeightFileError, export_keras_weights, load_keras_weights  # noqa: E402
+from dsconv.io import load_weights, save_weights  # noqa: E402
+
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def keras_xception(tmp_path_factory):
+    """Random-weight Keras Xception, saved as legacy .h5, Keras 3 .weights.h5 and .keras."""
+    m = keras.applications.Xception(weights=None, classifier_activation=None)
+    keras_ref.randomize(m, seed=1)
+    d = tmp_path_factory.mktemp("xception")
+    m.save_weights(d / "x.weights.h5")
+    m.save(d / "x.keras")
+    import h5py
+    import keras.src.legacy.saving.legacy_h5_format as legacy
+    with h5py.File(d / "x.h5", "w") as f:
+        legacy.save_weights_to_hdf5_group(f, m)
+    return m, d
+
+
+@pytest.mark.parametrize("fmt", ["x.h5", "x.weights.h5", "x.keras"])
+def test_xception_logits_match_keras(keras_xception, fmt):
+    km, d = keras_xception
+    model = dsconv.create_model("xception", weights=d / fmt).eval()
+    # Keras's top-included Xception takes a static input shape: a second Keras model, same
+    # weights, checks a non-square input.
+    odd = keras.applications.Xception(weights=None, classifier_activation=None,
+                                      input_shape=(131, 200, 3))
+    keras_ref.copy_weights(km, odd)
+    for ref_model, size in [(km, (299, 299)), (odd, (131, 200))]:
+        x = torch.rand(2, 3, *size) * 2 - 1
+        with torch.no_grad():
+            ours = model(x).numpy()
+        ref = keras_ref.keras_forward(ref_model, x)
+        assert np.abs(ours - ref).max() <= TOL * max(1.0, np.abs(ref).max()), size
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_xception_notop_pooling_matches_keras(keras_xception, tmp_path, pooling):
+    km, _ = keras_xception
+    notop = keras.applications.Xception(weights=None, include_top=False, pooling=pooling)
+    keras_ref.copy_weights(km, notop)
+    notop.save_weights(tmp_path / "notop.weights.h5")
+    model = dsconv.create_model("xception", include_top=False, global_pool=pooling,
+                                weights=tmp_path / "notop.weights.h5").eval()
+    x = torch.rand(1, 3, 150, 150) * 2 - 1
+    with torch.no_grad():
+        ours = model(x).numpy()
+    ref = keras_ref.keras_forward(notop, x)
+    assert ours.shape == ref.shape == (1, 2048)
+    assert np.abs(ours - ref).max() <= TOL * max(1.0, np.abs(ref).max())
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_mobilenet_logits_match_keras(tmp_path, alpha):
+    def build(size):
+        return keras.applications.MobileNet(weights=None, alpha=alpha, input_shape=(*size, 3),
+                                            classifier_activation=None)
+
+    km = build((224, 224))
+    keras_ref.randomize(km, seed=2)
+    km.save_weights(tmp_path / "m.weights.h5")
+    model = dsconv.create_model("mobilenet_v1", alpha=alpha,
+                                weights=tmp_path / "m.weights.h5").eval()
+    odd = build((97, 130))  # odd sizes exercise Keras's (0, 1) padding
+    keras_ref.copy_weights(km, odd)
+    for ref_model, size in [(km, (224, 224)), (odd, (97, 130))]:
+        x = torch.rand(2, 3, *size) * 2 - 1
+        with torch.no_grad():
+            ours = model(x).numpy()
+        ref = keras_ref.keras_forward(ref_model, x)
+        assert np.abs(ours - ref).max() <= TOL * max(1.0, np.abs(ref).max()), size
+
+
+def test_round_trip_and_keras_opens_our_file(tmp_path):
+    model = dsconv.create_model("xception", num_classes=10).eval()
+    # Give BN statistics non-trivial values so the round trip checks them too.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    export_keras_weights(model, tmp_path / "ours.h5")
+    back = dsconv.create_model("xception", num_classes=10, weights=tmp_path / "ours.h5")
+    for (k, a), b in zip(model.state_dict().items(), back.state_dict().values()):
+        if a.is_floating_point():
+            assert torch.equal(a, b), k
+    km = keras.applications.Xception(weights=None, classes=10, classifier_activation=None,
+                                     input_shape=(100, 100, 3))
+    km.load_weights(tmp_path / "ours.h5")
+    x = torch.rand(1, 3, 100, 100) * 2 - 1
+    with torch.no_grad():
+        ours = model(x).numpy()
+    assert np.abs(ours - keras_ref.keras_forward(km, x)).max() <= TOL
+
+
+def test_mobilenet_export_opens_in_keras(tmp_path):
+    model = dsconv.create_model("mobilenet_v1", alpha=0.25, num_classes=7).eval()
+    export_keras_weights(model, tmp_path / "mb.h5")
+    km = keras.applications.MobileNet(weights=None, alpha=0.25, classes=7,
+                                      classifier_activation=None, input_shape=(128, 128, 3))
+    km.load_weights(tmp_path / "mb.h5")
+    x = torch.rand(1, 3, 128, 128) * 2 - 1
+    with torch.no_grad():
+        assert np.abs(model(x).numpy() - keras_ref.keras_forward(km, x)).max() <= TOL
+
+
+@pytest.mark.parametrize("dm,stride,dilation,padding,bias", [
+    (1, 1, 1, "same", False), (2, 2, 1, "same", True), (3, 1, 2, "same", False),
+    (2, 2, 1, "valid", True), (1, 1, 3, "valid", True),
+])
+def test_layer_parity(dm, stride, dilation, padding, bias):
+    from dsconv.interop.keras import _assign
+    from dsconv.layers import DepthwiseConv2d, SeparableConv1d, SeparableConv2d
+
+    rng = np.random.default_rng(dm * 10 + stride)
+    cases = [
+        (SeparableConv2d(5, 7, 3, stride, padding, dilation, dm, bias),
+         keras.layers.SeparableConv2D(7, 3, stride, padding, dilation_rate=dilation,
+                                      depth_multiplier=dm, use_bias=bias), (2, 5, 13, 12)),
+        (SeparableConv1d(4, 6, 5, stride, padding, dilation, dm, bias),
+         keras.layers.SeparableConv1D(6, 5, stride, padding, dilation_rate=dilation,
+                                      depth_multiplier=dm, use_bias=bias), (2, 4, 23)),
+        (DepthwiseConv2d(5, 3, stride, padding, dilation, dm, bias),
+         keras.layers.DepthwiseConv2D(3, stride, padding, depth_multiplier=dm,
+                                      dilation_rate=dilation, use_bias=bias), (1, 5, 11, 14)),
+    ]
+    for ours, theirs, shape in cases:
+        x = torch.randn(*shape)
+        theirs.build((None, *shape[2:], shape[1]))
+        theirs.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in theirs.weights])
+        _assign(ours, "layer", "layer", theirs.get_weights(), False)
+        perm = (0, *range(2, x.dim()), 1)
+        ref = np.asarray(keras.ops.convert_to_numpy(theirs(x.permute(*perm).numpy())))
+        with torch.no_grad():
+            out = ours(x).permute(*perm).numpy()
+        assert out.shape == ref.shape
+        assert np.abs(out - ref).max() < 1e-4
+
+
+def test_not_hdf5(tmp_path):
+    p = tmp_path / "w.h5"
+    p.write_bytes(b"this is not a weight file at all")
+    with pytest.raises(WeightFileError, match="not an HDF5 file"):
+        load_keras_weights(dsconv.create_model("mobilenet_v1"), p)
+
+
+def test_truncated(keras_xception, tmp_path):
+    _, d = keras_xception
+    for name in ("x.h5", "x.keras"):
+        data = (d / name).read_bytes()
+        p = tmp_path / name
+        p.write_bytes(data[: len(data) // 3])
+        with pytest.raises(WeightFileError, match="truncated"):
+            load_keras_weights(dsconv.create_model("xception"), p)
+
+
+def test_wrong_architecture_and_classes(keras_xception):
+    _, d = keras_xception
+    with pytest.raises(WeightFileError, match="missing layer 'conv_dw_1'"):
+        load_keras_weights(dsconv.create_model("mobilenet_v1"), d / "x.weights.h5")
+    expected = r"(?s)include_top.*predictions.*expected.*\(2048, 5\).*found.*\(2048, 1000\)"
+    with pytest.raises(WeightFileError, match=expected):
+        load_keras_weights(dsconv.create_model("xception", num_classes=5), d / "x.weights.h5")
+    notop = dsconv.create_model("xception", include_top=False)
+    with pytest.raises(WeightFileError, match="extra layer 'predictions'"):
+        load_keras_weights(notop, d / "x.weights.h5")
+    report = load_keras_weights(notop, d / "x.weights.h5", strict=False)
+    assert [n for n, _ in report.skipped] == ["predictions"] and len(report.loaded) == 80
+
+
+def test_safetensors_round_trip_and_errors(tmp_path):
+    model = dsconv.create_model("mobilenet_v1", alpha=0.25, num_classes=3)
+    save_weights(model, tmp_path / "m.safetensors")
+    other = dsconv.create_model("mobilenet_v1", alpha=0.25, num_classes=3)
+    load_weights(other, tmp_path / "m.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 other.state_dict().values()))
+    with pytest.raises(ValueError, match=r"head.fc.weight: model \(5, 256\) vs file \(3, 256\)"):
+        load_weights(dsconv.create_model("mobilenet_v1", alpha=0.25, num_classes=5),
+                     tmp_path / "m.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        load_weights(model, tmp_path / "bad.safetensors")
+
+
+def test_cli_convert_both_ways(keras_xception, tmp_path, capsys):
+    from dsconv.cli import main
+
+    _, d = keras_xception
+    out = tmp_path / "x.safetensors"
+    assert main(["convert", "keras", str(d / "x.h5"), str(out), "--model", "xception"]) == 0
+    assert "loaded 81 Keras layers" in capsys.readouterr().out
+    back = tmp_path / "back.h5"
+    assert main(["convert", "to-keras", str(out), str(back), "--model", "xception"]) == 0
+    a = dsconv.create_model("xception", weights=d / "x.h5").state_dict()
+    b = dsconv.create_model("xception", weights=back).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+
+
+def test_preprocess_and_decode():
+    from dsconv.imagenet import decode_predictions, imagenet_classes, preprocess_input
+
+    x = torch.tensor([0, 127.5, 255], dtype=torch.float32)
+    assert preprocess_input(x).tolist() == [-1.0, 0.0, 1.0]
+    assert preprocess_input(torch.tensor([255], dtype=torch.uint8)).tolist() == [1.0]
+    classes = imagenet_classes()
+    assert len(classes) == 1000 and classes[0] == ("n01440764", "tench")
+    assert classes[281][1] == "tabby"
+    logits = torch.full((1, 1000), -5.0)
+    logits[0, 281], logits[0, 1] = 4.0, 3.0
+    top = decode_predictions(logits, top=2)[0]
+    assert [t[1] for t in top] == ["tabby", "goldfish"]
+    assert abs(sum(torch.softmax(logits, 1)[0, [281, 1]].tolist()) - top[0][2] - top[1][2]) < 1e-6
