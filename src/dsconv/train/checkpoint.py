@@ -1,0 +1,84 @@
+"""Checkpoints that survive faults.
+
+Layout: <out>/checkpoints/step-00000123/{weights.safetensors, state.pt} and a `latest` file
+naming the newest complete one. A checkpoint is written into a temporary directory, then
+renamed, and only then does `latest` (itself replaced atomically) point to it: a crash at any
+moment leaves the previous checkpoint loadable. state.pt holds only tensors and plain Python
+values and is read with `torch.load(weights_only=True)`: nothing arbitrary is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..io import load_state_checked, read_safetensors, save_weights
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(out: Path, step: int, model: nn.Module, state: dict, keep: int = 2) -> Path:
+    """Write checkpoint `step` (weights + state) atomically; keep the newest `keep`."""
+    root = out / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:08d}"
+    tmp = root / f".tmp-step-{step:08d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_weights(model, tmp / "weights.safetensors")
+    torch.save(state, tmp / "state.pt")
+    with open(tmp / "state.pt", "rb") as fh:  # make sure the bytes are on disk before renaming
+        os.fsync(fh.fileno())
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    _atomic_write_text(root / "latest", final.name)
+    done = sorted(p for p in root.glob("step-*") if p.is_dir())
+    for old in done[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The newest complete checkpoint directory, or None."""
+    pointer = out / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    path = out / "checkpoints" / pointer.read_text().strip()
+    return path if (path / "state.pt").is_file() else None
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> dict:
+    """Load weights into `model` and return the state dict (optimizer, step, config, ...)."""
+    load_state_checked(model, read_safetensors(path / "weights.safetensors"), str(path))
+    try:
+        return torch.load(path / "state.pt", weights_only=True, map_location="cpu")
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path / 'state.pt'}: unreadable checkpoint state ({err})") from err
+
+
+def model_metadata(info: dict) -> dict[str, str]:
+    """safetensors metadata carrying what `evaluate` / `predict` need to rebuild the model."""
+    return {"dsconv": json.dumps(info)}
+
+
+def read_model_metadata(path: str | Path) -> dict:
+    """The dsconv metadata of a weights file written by `train` (model, classes, input)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path}: not a readable safetensors weight file ({err})") from err
+    if "dsconv" not in meta:
+        raise ValueError(f"{path}: no dsconv metadata; was it written by `dsconv train`?")
+    return json.loads(meta["dsconv"])

@@ -1,0 +1,171 @@
+"""Training: resume to the bit, DDP = one process, atomic checkpoints, bad data, evaluation."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dsconv.data import TensorImages
+from dsconv.train import TrainConfig, evaluate, predict, train
+from dsconv.train import checkpoint as ckpt
+from dsconv.train.evaluate import run_eval
+
+PY = sys.executable
+# Small and fast: the digits at 8x8, 64 per step, 21 steps per epoch.
+FAST = ["--img-size", "8", "--batch-size", "64", "--quiet", "--workers", "0"]
+
+
+def run_cli(args, env=None, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([PY, "-m", "dsconv", *args], env=env, capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def params(path):
+    return load_file(str(path))
+
+
+def test_kill_and_resume_is_bit_identical(tmp_path):
+    ref = run_cli(["train", "--epochs", "2", "--out", str(tmp_path / "ref"), *FAST])
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "killed"
+    args = ["train", "--epochs", "2", "--ckpt-every", "3", "--out", str(out), *FAST]
+    proc = subprocess.Popen([PY, "-m", "dsconv", *args], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill mid-epoch 2, after at least one mid-epoch checkpoint
+        latest = ckpt.latest_checkpoint(out)
+        if latest is not None and int(latest.name.split("-")[1]) >= 27:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model.safetensors").exists(), "the run finished before it was killed"
+    resumed = run_cli(args + ["--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = params(tmp_path / "ref" / "model.safetensors"), params(out / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_ddp_two_processes_equal_single_process(tmp_path):
+    common = ["train", "--epochs", "1", "--lr", "1e-3", *FAST]
+    ddp = subprocess.run(
+        [PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+         "-m", "dsconv", *common, "--out", str(tmp_path / "ddp")],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = run_cli([*common, "--accum-steps", "2", "--out", str(tmp_path / "one")])
+    assert single.returncode == 0, single.stderr
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["processes"] == 2
+    c = summary["rank_checksums"]
+    assert len(c) == 2 and c[0] == c[1]  # both ranks hold the same weights
+    a, b = params(tmp_path / "ddp" / "model.safetensors"), params(tmp_path / "one" / "model.safetensors")
+    for k in a:
+        if "running" in k or "num_batches" in k:
+            continue  # BN statistics: rank 0's micro-batch in DDP, both in one process
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_crash_while_writing_checkpoint_keeps_previous(tmp_path, monkeypatch):
+    model = torch.nn.Linear(3, 2)
+    ckpt.save_checkpoint(tmp_path, 1, model, {"step": 1})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.weight.add_(1.0)
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(tmp_path, 2, model, {"step": 2})
+    monkeypatch.undo()
+    latest = ckpt.latest_checkpoint(tmp_path)
+    assert latest.name == "step-00000001"
+    fresh = torch.nn.Linear(3, 2)
+    assert ckpt.load_checkpoint(latest, fresh) == {"step": 1}
+    assert torch.equal(fresh.weight, before["weight"])
+
+
+def make_folder(root: Path, classes=("cat", "dog"), per_class=6, size=20, corrupt=1):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for ci, c in enumerate(classes):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            base = 60 + 120 * ci  # dark vs bright: learnable
+            arr = np.clip(rng.normal(base, 20, (size, size + 3, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(arr).save(root / c / f"{i}.png")
+    for i in range(corrupt):
+        (root / classes[0] / f"broken{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return root
+
+
+def test_folder_training_skips_and_counts_corrupt_images(tmp_path):
+    data = make_folder(tmp_path / "data")
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=2, batch_size=4,
+                      img_size=16, val_split=0.25, workers=0, progress=False)
+    with pytest.warns(UserWarning, match="skipping unreadable image .*broken0.jpg"):
+        summary = train(cfg)
+    assert summary["skipped_images"] == 1
+    assert summary["skipped_files"][0].endswith("broken0.jpg")
+    for f in ("model.safetensors", "metrics.csv", "curves.png", "summary.json"):
+        assert (tmp_path / "run" / f).is_file()
+    res = predict(tmp_path / "run" / "model.safetensors", [data / "dog" / "0.png"], top=2)
+    assert {c for c, _ in res[0]["top"]} == {"cat", "dog"}
+    assert abs(sum(p for _, p in res[0]["top"]) - 1) < 1e-5
+    m = evaluate(tmp_path / "run" / "model.safetensors", data, out=tmp_path / "eval", workers=0)
+    assert m["n"] == 12 and len(m["skipped"]) == 1
+    assert (tmp_path / "eval" / "confusion.png").is_file()
+
+
+def test_missing_and_empty_data_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data directory not found"):
+        train(TrainConfig(data=str(tmp_path / "nope"), out=str(tmp_path / "r"), progress=False))
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    (tmp_path / "d" / "b").mkdir()
+    with pytest.raises(ValueError, match="class 'a' has no images"):
+        train(TrainConfig(data=str(tmp_path / "d"), out=str(tmp_path / "r"), progress=False))
+    r = run_cli(["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r")])
+    assert r.returncode == 2 and "class 'a' has no images" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_evaluate_hand_checked():
+    # 3 classes; the "model" returns the pixels as logits, so predictions are chosen by hand.
+    x = torch.tensor([[5, 0, 0], [0, 5, 0], [0, 5, 0], [0, 0, 5], [5, 0, 0], [0, 3, 4]],
+                     dtype=torch.float32).view(6, 3, 1, 1)
+    y = torch.tensor([0, 1, 0, 2, 2, 1])
+    ds = TensorImages(x, y, ["a", "b", "c"])
+    m = run_eval(torch.nn.Flatten(), ds, 3, batch_size=4)
+    # predictions: 0, 1, 1, 2, 0, 2 -> correct: samples 0, 1, 3 -> 3/6
+    assert m["top1"] == pytest.approx(0.5)
+    assert m["confusion"] == [[1, 1, 0], [0, 1, 1], [1, 0, 1]]
+    assert m["per_class"] == [pytest.approx(0.5), pytest.approx(0.5), pytest.approx(0.5)]
+    assert m["top5"] == 1.0  # 3 classes: top-k is all of them
+
+
+def test_weights_for_another_model_are_refused(tmp_path):
+    import dsconv
+    from dsconv.io import load_weights, save_weights
+
+    p = tmp_path / "w.safetensors"
+    save_weights(dsconv.create_model("xception_mini", num_classes=10), p)
+    with pytest.raises(ValueError, match="head.fc.weight: model \\(3, 256\\) vs file \\(10, 256\\)"):
+        load_weights(dsconv.create_model("xception_mini", num_classes=3), p)
+    with pytest.raises(ValueError, match="does not fit MobileNetV1"):
+        load_weights(dsconv.create_model("mobilenet_v1", alpha=0.25), p)
+    with pytest.raises(ValueError, match="no dsconv metadata"):
+        predict(p, [p])
