@@ -70,7 +70,8 @@ def test_ddp_two_processes_equal_single_process(tmp_path):
     assert summary["processes"] == 2
     c = summary["rank_checksums"]
     assert len(c) == 2 and c[0] == c[1]  # both ranks hold the same weights
-    a, b = params(tmp_path / "ddp" / "model.safetensors"), params(tmp_path / "one" / "model.safetensors")
+    a = params(tmp_path / "ddp" / "model.safetensors")
+    b = params(tmp_path / "one" / "model.safetensors")
     for k in a:
         if "running" in k or "num_batches" in k:
             continue  # BN statistics: rank 0's micro-batch in DDP, both in one process
@@ -163,7 +164,8 @@ def test_weights_for_another_model_are_refused(tmp_path):
 
     p = tmp_path / "w.safetensors"
     save_weights(dsconv.create_model("xception_mini", num_classes=10), p)
-    with pytest.raises(ValueError, match="head.fc.weight: model \\(3, 256\\) vs file \\(10, 256\\)"):
+    shapes = "head.fc.weight: model \\(3, 256\\) vs file \\(10, 256\\)"
+    with pytest.raises(ValueError, match=shapes):
         load_weights(dsconv.create_model("xception_mini", num_classes=3), p)
     with pytest.raises(ValueError, match="does not fit MobileNetV1"):
         load_weights(dsconv.create_model("mobilenet_v1", alpha=0.25), p)

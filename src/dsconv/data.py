@@ -103,7 +103,8 @@ class ImageFolder(Dataset):
             im = im.resize((size, size), Image.BILINEAR, box=box)
             arr = np.asarray(im, dtype=np.float32)
         x = torch.from_numpy(arr.copy()).reshape(size, size, -1).permute(2, 0, 1)
-        if self.train and self.cfg.augment and self.cfg.hflip and torch.rand(1, generator=gen) < 0.5:
+        flip = self.train and self.cfg.augment and self.cfg.hflip
+        if flip and torch.rand(1, generator=gen) < 0.5:
             x = x.flip(-1)
         return normalize(x, self.cfg.normalize)
 
