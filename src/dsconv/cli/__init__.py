@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Modules that add sub-commands: each has add_parser(subparsers) and sets `func` on its parser.
-COMMAND_MODULES = ["info", "convert", "train"]
+COMMAND_MODULES = ["info", "convert", "train", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

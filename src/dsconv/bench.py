@@ -1,0 +1,88 @@
+"""Measure a model's speed per backend, next to a matmul roof measured in the same run.
+
+Figures drift by ~5% between processes on a shared CPU, so every comparison here is a ratio
+between paths measured in one process, one after the other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .cost import profile
+from .deploy import example_input, optimize
+
+
+def median_time(fn: Callable[[], object], reps: int, warmup: int = 2) -> float:
+    """Median seconds of fn() over `reps` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def matmul_roof(n: int = 1024, reps: int = 10) -> float:
+    """fp32 GFLOP/s of an n x n matmul on this machine now (the roof for conv work)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / median_time(lambda: a @ b, reps) / 1e9
+
+
+def bench(model: nn.Module, input_size: int, batches: list[int], backends: list[str],
+          train: bool = False, reps: int = 5) -> dict:
+    """Rows of {backend, batch, ms, img_s, gflops, roof_pct} (+ a training row per batch)."""
+    macs = profile(model, input_size).macs
+    roof = matmul_roof()
+    rows = []
+    for backend in backends:
+        run = optimize(model, backend, input_size)
+        for bs in batches:
+            x = example_input(model, input_size, bs)
+            t = median_time(lambda run=run, x=x: run(x), reps)
+            rows.append(_row(backend, bs, t, macs, roof))
+    if train:
+        net = model.to(memory_format=torch.channels_last).train()
+        opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+        for bs in batches:
+            x = example_input(model, input_size, bs).contiguous(memory_format=torch.channels_last)
+
+            def step(x: torch.Tensor = x) -> None:
+                opt.zero_grad(set_to_none=True)
+                net(x).float().logsumexp(1).mean().backward()
+                opt.step()
+
+            t = median_time(step, max(2, reps // 2), warmup=1)
+            rows.append(_row("train (channels_last)", bs, t, 3 * macs, roof))
+    return {"macs": macs, "roof_gflops": roof, "threads": torch.get_num_threads(),
+            "input_size": input_size, "rows": rows}
+
+
+def _row(backend: str, bs: int, t: float, macs: int, roof: float) -> dict:
+    gflops = 2 * macs * bs / t / 1e9
+    return {"backend": backend, "batch": bs, "ms": t * 1e3, "img_s": bs / t, "gflops": gflops,
+            "roof_pct": 100 * gflops / roof}
+
+
+def plot_bench(result: dict, path) -> None:
+    """Bar chart of images/s per backend and batch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    labels = [f"{r['backend']}\nbs {r['batch']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(5, len(rows) * 1.2), 4))
+    ax.bar(range(len(rows)), [r["img_s"] for r in rows])
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set(ylabel="images / s", title=f"input {result['input_size']}, "
+           f"{result['threads']} threads, roof {result['roof_gflops']:.0f} GFLOP/s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,86 @@
+"""Deployment: BN folding, compiled and ONNX-exported models equal eager; bench runs."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import dsconv
+from dsconv.deploy import export_onnx, fuse_bn, optimize
+from dsconv.layers import DepthwiseConv2d, SeparableConv2d
+
+
+def randomize_bn(model):
+    torch.manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.2, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name,kw,size", [
+    ("xception", {"middle_repeats": 1}, 80),
+    ("mobilenet_v1", {"alpha": 0.5}, 64),
+    ("xception", {"middle_repeats": 1, "order": "pointwise_first"}, 72),
+])
+def test_fuse_bn_keeps_outputs(name, kw, size):
+    model = randomize_bn(dsconv.create_model(name, **kw))
+    fused = fuse_bn(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        assert (fused(x) - model(x)).abs().max() <= 1e-4
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # original untouched
+
+
+def test_fuse_bn_with_bias_and_depth_multiplier():
+    # The ncnn#1339 case: a depthwise conv that already has a bias, depth multiplier 2.
+    model = randomize_bn(nn.Sequential(DepthwiseConv2d(4, 3, depth_multiplier=2, bias=True),
+                                       nn.BatchNorm2d(8),
+                                       SeparableConv2d(8, 6, 3, bias=True, mid_norm=nn.BatchNorm2d),
+                                       nn.BatchNorm2d(6)))
+    with torch.no_grad():
+        model[0].bias.uniform_(-1, 1)
+        model[2].pointwise.bias.uniform_(-1, 1)
+    x = torch.randn(2, 4, 9, 9)
+    with torch.no_grad():
+        assert (fuse_bn(model)(x) - model(x)).abs().max() <= 1e-5
+
+
+def test_onnx_export_matches_eager(tmp_path):
+    pytest.importorskip("onnxruntime")
+    for name, kw, size in [("xception_mini", {}, 33), ("mobilenet_v1", {"alpha": 0.25}, 96)]:
+        model = randomize_bn(dsconv.create_model(name, **kw))
+        res = export_onnx(model, tmp_path / f"{name}.onnx", size)
+        assert res["max_abs_diff"] <= 1e-4, name
+
+
+def test_optimize_backends_match_eager():
+    model = randomize_bn(dsconv.create_model("xception_mini"))
+    x = torch.randn(3, 3, 24, 24)
+    with torch.no_grad():
+        ref = model(x)
+    for backend in ("eager", "compile", "onnxruntime"):
+        out = optimize(model, backend, 24)(x)
+        assert (out - ref).abs().max() <= 1e-4, backend
+    with pytest.raises(ValueError, match="backend='tvm'"):
+        optimize(model, "tvm")
+
+
+def test_bench_cli_runs(capsys, tmp_path):
+    from dsconv.cli import main
+
+    png = tmp_path / "b.png"
+    assert main(["bench", "xception_mini", "--size", "16", "--batch", "2,3", "--backend",
+                 "eager", "--reps", "2", "--train", "--json", "--png", str(png)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [r["batch"] for r in res["rows"]] == [2, 3, 2, 3]
+    assert res["roof_gflops"] > 0 and all(r["ms"] > 0 and r["roof_pct"] > 0 for r in res["rows"])
+    # GFLOP/s is 2 * MACs * batch / time: check the arithmetic of one row.
+    r = res["rows"][1]
+    assert r["gflops"] == pytest.approx(2 * res["macs"] * 3 / (r["ms"] / 1e3) / 1e9, rel=1e-9)
+    assert png.is_file()
