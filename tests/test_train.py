@@ -171,3 +171,14 @@ def test_weights_for_another_model_are_refused(tmp_path):
         load_weights(dsconv.create_model("mobilenet_v1", alpha=0.25), p)
     with pytest.raises(ValueError, match="no dsconv metadata"):
         predict(p, [p])
+
+
+def test_diverging_run_stops_with_clear_message(tmp_path):
+    r = run_cli(["train", "--epochs", "1", "--lr", "1e6", "--ckpt-every", "1",
+                 "--out", str(tmp_path / "nan"), *FAST])
+    assert r.returncode == 3 and "loss became nan" in r.stderr and "Traceback" not in r.stderr
+    last = ckpt.latest_checkpoint(tmp_path / "nan")  # checkpoints before the NaN stay loadable
+    if last is not None:
+        state = ckpt.load_checkpoint(last, __import__("dsconv").create_model(
+            "xception_mini", in_chans=1, num_classes=10))
+        assert state["step"] >= 1

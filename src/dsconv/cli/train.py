@@ -61,13 +61,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import sys
+
     from ..runtime import tune_allocator
-    from ..train import train
+    from ..train import TrainingDiverged, train
 
     tune_allocator()
     fields = TrainConfig.__dataclass_fields__
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    s = train(cfg)
+    try:
+        s = train(cfg)
+    except TrainingDiverged as err:  # the message names the last good checkpoint
+        print(f"dsconv train: stopped: {err}", file=sys.stderr)
+        return 3
     if s["final"] is not None and int(__import__("os").environ.get("RANK", "0")) == 0:
         f = s["final"]
         val = f" | test top-1 {f['val_top1']:.4f}" if "val_top1" in f else ""
