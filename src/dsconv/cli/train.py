@@ -61,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
     import sys
 
     from ..runtime import tune_allocator
@@ -74,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as err:  # the message names the last good checkpoint
         print(f"dsconv train: stopped: {err}", file=sys.stderr)
         return 3
-    if s["final"] is not None and int(__import__("os").environ.get("RANK", "0")) == 0:
+    if s["final"] is not None and int(os.environ.get("RANK", "0")) == 0:
         f = s["final"]
         val = f" | test top-1 {f['val_top1']:.4f}" if "val_top1" in f else ""
         print(f"trained {s['model']} for {s['epochs']} epochs ({s['steps']} steps, "

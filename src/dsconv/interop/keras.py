@@ -218,6 +218,7 @@ def load_keras_weights(model: nn.Module, path: str | Path, strict: bool = True) 
     by_name = {e.keras_name: e for e in table if e.keras_name}
     report = LoadReport()
     named = {n: a for n, a in layers if n in by_name}
+    auto_prefixes = {e.auto_prefix for e in table if e.keras_name is None}
     # Unnamed layers of the file, grouped by automatic prefix, in creation order.
     unnamed_file: dict[str, list[tuple[str, list]]] = {}
     extra: list[str] = []
@@ -225,7 +226,7 @@ def load_keras_weights(model: nn.Module, path: str | Path, strict: bool = True) 
         if n in by_name:
             continue
         prefix = _auto_order(n)[0]
-        if any(e.keras_name is None and e.auto_prefix == prefix for e in table):
+        if prefix in auto_prefixes:
             unnamed_file.setdefault(prefix, []).append((n, arrays))
         else:
             extra.append(n)

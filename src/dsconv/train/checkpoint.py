@@ -56,13 +56,23 @@ def latest_checkpoint(out: Path) -> Path | None:
     return path if (path / "state.pt").is_file() else None
 
 
-def load_checkpoint(path: Path, model: nn.Module) -> dict:
-    """Load weights into `model` and return the state dict (optimizer, step, config, ...)."""
-    load_state_checked(model, read_safetensors(path / "weights.safetensors"), str(path))
+def read_state(path: Path) -> dict:
+    """The checkpoint's state (optimizer, step, config, ...), read with weights_only=True."""
     try:
         return torch.load(path / "state.pt", weights_only=True, map_location="cpu")
     except Exception as err:  # noqa: BLE001
         raise ValueError(f"{path / 'state.pt'}: unreadable checkpoint state ({err})") from err
+
+
+def load_checkpoint_weights(path: Path, model: nn.Module) -> None:
+    """Load the checkpoint's weights into `model`; mismatches raise a ValueError naming them."""
+    load_state_checked(model, read_safetensors(path / "weights.safetensors"), str(path))
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> dict:
+    """Load weights into `model` and return the state dict (optimizer, step, config, ...)."""
+    load_checkpoint_weights(path, model)
+    return read_state(path)
 
 
 def model_metadata(info: dict) -> dict[str, str]:

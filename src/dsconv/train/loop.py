@@ -29,7 +29,13 @@ from torch.utils.data import DataLoader
 from ..data import DataConfig, collate, digits, epoch_order, image_folders
 from ..io import save_weights
 from ..models import create_model, get_model_entry
-from .checkpoint import latest_checkpoint, load_checkpoint, model_metadata, save_checkpoint
+from .checkpoint import (
+    latest_checkpoint,
+    load_checkpoint_weights,
+    model_metadata,
+    read_state,
+    save_checkpoint,
+)
 from .config import TrainConfig
 from .evaluate import run_eval
 
@@ -132,9 +138,9 @@ def train(cfg: TrainConfig) -> dict:
     out = Path(cfg.out)
     rank, world, device = setup_distributed(cfg.device)
     resume_from = latest_checkpoint(out) if cfg.resume else None
-    if resume_from is not None:  # the run's own settings win, except how long to run
-        saved = torch.load(resume_from / "state.pt", weights_only=True)["config"]
-        cfg = TrainConfig(**{**saved, "epochs": cfg.epochs, "resume": True,
+    state = read_state(resume_from) if resume_from is not None else None
+    if state is not None:  # the run's own settings win, except how long to run
+        cfg = TrainConfig(**{**state["config"], "epochs": cfg.epochs, "resume": True,
                              "workers": cfg.workers, "progress": cfg.progress})
     r = cfg.resolved()
     entry = get_model_entry(cfg.model)
@@ -159,8 +165,8 @@ def train(cfg: TrainConfig) -> dict:
     opt = make_optimizer(model, r)
     ema = EMA(model, r["ema_decay"]) if r["ema_decay"] else None
     step, history, skipped = 0, [], set()
-    if resume_from is not None:
-        state = load_checkpoint(resume_from, model)
+    if state is not None:
+        load_checkpoint_weights(resume_from, model)
         opt.load_state_dict(state["optimizer"])
         if ema is not None and state.get("ema") is not None:
             ema.state = state["ema"]
@@ -181,8 +187,7 @@ def train(cfg: TrainConfig) -> dict:
 
     def state_dict() -> dict:
         return {"optimizer": opt.state_dict(), "ema": ema.state if ema else None, "step": step,
-                "history": history, "skipped": sorted(skipped), "config": asdict(cfg),
-                "info": json.dumps(info)}
+                "history": history, "skipped": sorted(skipped), "config": asdict(cfg)}
 
     t_start = time.perf_counter()
     while step < total:
@@ -270,6 +275,14 @@ def train(cfg: TrainConfig) -> dict:
                "wall_s": time.perf_counter() - t_start, "skipped_images": len(skipped),
                "skipped_files": sorted(skipped), "final": history[-1] if history else None,
                "out": str(out)}
+    if world > 1:
+        # Every rank's parameter checksum, taken before rank 0 swaps in the EMA weights:
+        # DDP must have kept them identical.
+        mine = torch.tensor([sum(p.double().sum().item() for p in model.parameters())],
+                            dtype=torch.float64)
+        gathered = [torch.zeros(1, dtype=torch.float64) for _ in range(world)]
+        dist.all_gather(gathered, mine)
+        summary["rank_checksums"] = [g.item() for g in gathered]
     if rank == 0:
         final = model
         if ema is not None:
@@ -283,13 +296,6 @@ def train(cfg: TrainConfig) -> dict:
             pass
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     if world > 1:
-        # Every rank's parameter checksum: DDP must keep them identical.
-        mine = torch.tensor([sum(p.double().sum().item() for p in model.parameters())])
-        sums = [torch.zeros(1, dtype=torch.float64) for _ in range(world)]
-        dist.all_gather(sums, mine.to(torch.float64))
-        summary["rank_checksums"] = [s.item() for s in sums]
-        if rank == 0:
-            (out / "summary.json").write_text(json.dumps(summary, indent=1))
         dist.barrier()
     return summary
 
