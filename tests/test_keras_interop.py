@@ -14,6 +14,16 @@ from dsconv.io import load_weights, save_weights  # noqa: E402
 TOL = 1e-4
 
 
+def assert_matches_keras(model, cases):
+    """model's logits equal each Keras model's on a random (2, 3, *size) batch, within TOL."""
+    for ref_model, size in cases:
+        x = torch.rand(2, 3, *size) * 2 - 1
+        with torch.no_grad():
+            ours = model(x).numpy()
+        ref = keras_ref.keras_forward(ref_model, x)
+        assert np.abs(ours - ref).max() <= TOL * max(1.0, np.abs(ref).max()), size
+
+
 @pytest.fixture(scope="module")
 def keras_xception(tmp_path_factory):
     """Random-weight Keras Xception, saved as legacy .h5, Keras 3 .weights.h5 and .keras."""
@@ -38,12 +48,7 @@ def test_xception_logits_match_keras(keras_xception, fmt):
     odd = keras.applications.Xception(weights=None, classifier_activation=None,
                                       input_shape=(131, 200, 3))
     keras_ref.copy_weights(km, odd)
-    for ref_model, size in [(km, (299, 299)), (odd, (131, 200))]:
-        x = torch.rand(2, 3, *size) * 2 - 1
-        with torch.no_grad():
-            ours = model(x).numpy()
-        ref = keras_ref.keras_forward(ref_model, x)
-        assert np.abs(ours - ref).max() <= TOL * max(1.0, np.abs(ref).max()), size
+    assert_matches_keras(model, [(km, (299, 299)), (odd, (131, 200))])
 
 
 @pytest.mark.parametrize("pooling", ["avg", "max"])
@@ -75,12 +80,7 @@ def test_mobilenet_logits_match_keras(tmp_path, alpha):
                                 weights=tmp_path / "m.weights.h5").eval()
     odd = build((97, 130))  # odd sizes exercise Keras's (0, 1) padding
     keras_ref.copy_weights(km, odd)
-    for ref_model, size in [(km, (224, 224)), (odd, (97, 130))]:
-        x = torch.rand(2, 3, *size) * 2 - 1
-        with torch.no_grad():
-            ours = model(x).numpy()
-        ref = keras_ref.keras_forward(ref_model, x)
-        assert np.abs(ours - ref).max() <= TOL * max(1.0, np.abs(ref).max()), size
+    assert_matches_keras(model, [(km, (224, 224)), (odd, (97, 130))])
 
 
 def test_round_trip_and_keras_opens_our_file(tmp_path):
