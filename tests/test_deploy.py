@@ -2,6 +2,7 @@
 
 import json
 
+import onnx
 import pytest
 import torch
 from torch import nn
@@ -57,6 +58,9 @@ def test_onnx_export_matches_eager(tmp_path):
         model = randomize_bn(dsconv.create_model(name, **kw))
         res = export_onnx(model, tmp_path / f"{name}.onnx", size)
         assert res["max_abs_diff"] <= 1e-4, name
+    # 'same' max-pools export as plain MaxPool: no Pad node (one would break int8 chains).
+    ops = [n.op_type for n in onnx.load(tmp_path / "xception_mini.onnx").graph.node]
+    assert "MaxPool" in ops and "Pad" not in ops
 
 
 def test_optimize_backends_match_eager():
@@ -76,9 +80,10 @@ def test_bench_cli_runs(capsys, tmp_path):
 
     png = tmp_path / "b.png"
     assert main(["bench", "xception_mini", "--size", "16", "--batch", "2,3", "--backend",
-                 "eager", "--reps", "2", "--train", "--json", "--png", str(png)]) == 0
+                 "eager,int8", "--reps", "2", "--train", "--json", "--png", str(png)]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert [r["batch"] for r in res["rows"]] == [2, 3, 2, 3]
+    assert [r["batch"] for r in res["rows"]] == [2, 3] * 3
+    assert [r["backend"] for r in res["rows"]][2:4] == ["int8", "int8"]
     assert res["roof_gflops"] > 0 and all(r["ms"] > 0 and r["roof_pct"] > 0 for r in res["rows"])
     # GFLOP/s is 2 * MACs * batch / time: check the arithmetic of one row.
     r = res["rows"][1]

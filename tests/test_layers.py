@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from dsconv.layers import (
@@ -16,6 +18,7 @@ from dsconv.layers import (
     SeparableConv2d,
     SeparableConv3d,
 )
+from dsconv.layers.padding import pad_same
 
 
 def ones_conv(conv):
@@ -49,6 +52,16 @@ def test_same_maxpool_stride2_even_and_odd():
                                                    [21.0, 23.0, 24.0]]]]
     # Negative inputs: padded cells must never win the max (they are -inf, not 0).
     assert MaxPool2dSame(3, 2)(-1 - x4).max() < 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 23), w=st.integers(1, 23), k=st.integers(1, 5), s=st.integers(1, 4))
+def test_same_maxpool_equals_pad_with_minus_inf_then_pool(h, w, k, s):
+    # The layer pools with PyTorch's own padding + ceil_mode (no copy); this is the definition.
+    x = torch.randn(2, 3, h, w) - 5
+    ref = nn.functional.max_pool2d(pad_same(x, (k, k), (s, s), (1, 1), float("-inf")), k, s)
+    assert torch.equal(MaxPool2dSame(k, s)(x), ref)
+    assert MaxPool2dSame(k, s)(x).shape[-2:] == (-(-h // s), -(-w // s))
 
 
 def test_explicit_asymmetric_padding_is_keras_zero_padding():

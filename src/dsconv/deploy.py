@@ -12,8 +12,10 @@ included) because BN acts per output channel; a missing bias is created, not ass
 from __future__ import annotations
 
 import copy
+import logging
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -21,6 +23,7 @@ from torch import nn
 
 from .layers.separable import _SeparableConv
 
+BACKENDS = ("eager", "compile", "onnxruntime", "int8")
 _Conv = nn.modules.conv._ConvNd
 _BN = nn.modules.batchnorm._BatchNorm
 
@@ -85,8 +88,13 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int | tuple[int,
     net = fuse_bn(model) if fuse else copy.deepcopy(model).eval()
     x = example_input(net, input_size, batch=2)
     dyn = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
-    program = torch.onnx.export(net, (x,), dynamo=True, opset_version=18, verbose=False,
-                                input_names=["x"], output_names=["y"], dynamic_shapes=dyn)
+    # The exporter logs a line per torchvision op it skips (we use none) and torch's own
+    # FutureWarnings from inside it; neither is about the user's model.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        program = torch.onnx.export(net, (x,), dynamo=True, opset_version=18, verbose=False,
+                                    input_names=["x"], output_names=["y"], dynamic_shapes=dyn)
     program.save(str(path))
     result = {"path": str(path), "max_abs_diff": None}
     if check:
@@ -119,13 +127,23 @@ def onnx_session(path: str | Path, threads: int | None = None
     return run
 
 
-def optimize(model: nn.Module, backend: str = "eager", input_size: int | tuple[int, int] = 224
+def optimize(model: nn.Module, backend: str = "eager", input_size: int | tuple[int, int] = 224,
+             calibration: Iterable[torch.Tensor] | None = None
              ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A ready inference callable (N, C, H, W) -> outputs with the fastest correct settings.
 
     eager: BN folded, channels_last, inference mode. compile: the same under torch.compile
     (with freezing). onnxruntime: exported (BN folded) and run by ONNX Runtime on CPU.
+    int8: `dsconv.quantize.quantize_int8` calibrated on `calibration` (batches of
+    preprocessed inputs), run by ONNX Runtime.
     """
+    if backend == "int8":
+        from .quantize import quantize_int8
+
+        if calibration is None:
+            raise ValueError("backend='int8' needs calibration batches (preprocessed inputs)")
+        tmp = Path(tempfile.mkdtemp(prefix="dsconv-int8-")) / "model.onnx"
+        return onnx_session(quantize_int8(model, tmp, calibration))
     if backend == "onnxruntime":
         tmp = Path(tempfile.mkdtemp(prefix="dsconv-onnx-")) / "model.onnx"
         export_onnx(model, tmp, input_size, check=False)
@@ -137,7 +155,7 @@ def optimize(model: nn.Module, backend: str = "eager", input_size: int | tuple[i
         inductor_config.freezing = True
         net = torch.compile(net)
     elif backend != "eager":
-        raise ValueError(f"backend={backend!r}: expected 'eager', 'compile' or 'onnxruntime'")
+        raise ValueError(f"backend={backend!r}: expected one of {BACKENDS}")
 
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():

@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Modules that add sub-commands: each has add_parser(subparsers) and sets `func` on its parser.
-COMMAND_MODULES = ["info", "convert", "train", "bench"]
+COMMAND_MODULES = ["info", "convert", "train", "deploy"]
 
 
 def build_parser() -> argparse.ArgumentParser:

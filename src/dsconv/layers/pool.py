@@ -3,6 +3,12 @@
 A symmetric `nn.MaxPool2d(3, 2, padding=1)` differs from TensorFlow's 'same' whenever the total
 padding is odd (Xception's 147 -> 74 is fine, 74 -> 37 is not: a one-pixel shift). Here the
 padding value is -inf, so padded cells never win the max, exactly as in TensorFlow.
+
+'same' never copies the input: TensorFlow pads (p, p) or (p, p + 1) per axis, and PyTorch's
+own pooling pads p with -inf on both sides, while `ceil_mode` adds the one trailing window
+that the extra pixel opens (the only window that can reach it; stride >= 2 leaves room
+for it, stride 1 falls back to an explicit pad). So the ONNX export has a
+plain MaxPool and no Pad node, which also keeps an int8 graph in int8 around the pools.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .padding import Padding, pad_same, resolve_padding, to_tuple
+from .padding import Padding, pad_same, resolve_padding, same_pad_amounts, to_tuple
 
 _POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 
@@ -38,6 +44,13 @@ class _MaxPoolSame(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C, *spatial) -> (N, C, *ceil(spatial / stride)) for 'same'."""
         if self.dynamic_same:
+            spatial = x.shape[-self.dims:]
+            amounts = [same_pad_amounts(int(n), k, s, 1)
+                       for n, k, s in zip(spatial, self.kernel_size, self.stride)]
+            # ceil_mode can only add a window where the stride leaves room for one (s >= 2).
+            if all(a == b or s >= 2 for (b, a), s in zip(amounts, self.stride)):
+                pad = tuple(b for b, _ in amounts)
+                return _POOL[self.dims](x, self.kernel_size, self.stride, pad, ceil_mode=True)
             x = pad_same(x, self.kernel_size, self.stride, (1,) * self.dims, value=float("-inf"))
         elif self.explicit_pad is not None:
             x = F.pad(x, self.explicit_pad, value=float("-inf"))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from ..data import DataConfig, ImageFolder, digits, find_images
 from ..io import load_weights
@@ -24,6 +25,31 @@ def load_trained(weights: str | Path) -> tuple[nn.Module, dict]:
     return model.eval(), info
 
 
+def labelled_split(info: dict, data: str | Path | None, split: str = "eval") -> Dataset:
+    """Labelled images for a trained model (its metadata `info`), preprocessed as in training.
+
+    split 'eval': root/val or root/test when present, else root; 'train': root/train when
+    present, else root. data=None means the bundled digits (test or train split), allowed
+    only when the model was trained on them.
+    """
+    if data is None:
+        if info.get("data") is not None:
+            raise ValueError("--data is required: this model was trained on "
+                             f"{info['data']}, not on the bundled digits")
+        train, test = digits(info["img_size"])
+        return train if split == "train" else test
+    root = Path(data)
+    for sub in ("train",) if split == "train" else ("val", "test"):
+        if (root / sub).is_dir():
+            root = root / sub
+            break
+    samples, found = find_images(root)
+    if found != info["classes"]:
+        raise ValueError(f"{root}: classes {found} differ from the model's {info['classes']}")
+    cfg = DataConfig(img_size=info["img_size"], normalize=info["normalize"], augment=False)
+    return ImageFolder(samples, info["classes"], cfg, train=False, in_chans=info["in_chans"])
+
+
 def evaluate(weights: str | Path, data: str | Path | None = None, out: str | Path | None = None,
              batch_size: int = 128, workers: int = 2) -> dict:
     """Top-1/top-5/per-class accuracy and confusion matrix of a trained model.
@@ -34,22 +60,7 @@ def evaluate(weights: str | Path, data: str | Path | None = None, out: str | Pat
     """
     model, info = load_trained(weights)
     classes = info["classes"]
-    if data is None:
-        if info.get("data") is not None:
-            raise ValueError("--data is required: this model was trained on "
-                             f"{info['data']}, not on the bundled digits")
-        dataset = digits(info["img_size"])[1]
-    else:
-        root = Path(data)
-        for sub in ("val", "test"):
-            if (root / sub).is_dir():
-                root = root / sub
-                break
-        samples, found = find_images(root)
-        if found != classes:
-            raise ValueError(f"{root}: classes {found} differ from the model's {classes}")
-        cfg = DataConfig(img_size=info["img_size"], normalize=info["normalize"], augment=False)
-        dataset = ImageFolder(samples, classes, cfg, train=False, in_chans=info["in_chans"])
+    dataset = labelled_split(info, data, "eval")
     metrics = run_eval(model, dataset, len(classes), batch_size, workers if data else 0)
     report_dir = Path(out) if out else Path(weights).parent / "eval"
     metrics["reports"] = [str(p) for p in write_eval_reports(metrics, classes, report_dir)]
