@@ -28,7 +28,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = dsconv.create_model("xception").eval()
     macs = profile(model, 299).macs
-    roof = matmul_roof(2048)
+    roof = matmul_roof()
     plain = model
 
     def eager_nchw(x):

@@ -71,9 +71,13 @@ def fuse_bn(model: nn.Module, inplace: bool = False) -> nn.Module:
 
 def example_input(model: nn.Module, input_size: int | tuple[int, int], batch: int = 1
                   ) -> torch.Tensor:
-    """A random (batch, in_chans, H, W) input for `model`."""
+    """A random (batch, in_chans, H, W) input for `model` (in_chans from its config, else from
+    its first convolution)."""
     h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
-    in_chans = getattr(getattr(model, "cfg", None), "in_chans", 3)
+    in_chans = getattr(getattr(model, "cfg", None), "in_chans", None)
+    if in_chans is None:
+        first = next((m for m in model.modules() if isinstance(m, _Conv)), None)
+        in_chans = first.in_channels if first is not None else 3
     return torch.randn(batch, in_chans, h, w)
 
 
