@@ -89,3 +89,18 @@ def test_bench_cli_runs(capsys, tmp_path):
     r = res["rows"][1]
     assert r["gflops"] == pytest.approx(2 * res["macs"] * 3 / (r["ms"] / 1e3) / 1e9, rel=1e-9)
     assert png.is_file()
+
+
+def test_bench_against_keras_times_the_same_network():
+    pytest.importorskip("keras")
+    from dsconv.bench import bench
+
+    model = dsconv.create_model("mobilenet_v1", alpha=0.25)
+    res = bench(model, 32, [2], ["eager"], train=True, reps=2, against=["keras"])
+    names = [r["backend"] for r in res["rows"]]
+    assert names == ["eager", "train (channels_last)", "keras (torch backend)",
+                     "train keras (torch backend)"]
+    assert all(r["ms"] > 0 for r in res["rows"])
+    # A configuration Keras does not ship is refused, not compared unfairly.
+    with pytest.raises(ValueError, match="no counterpart"):
+        bench(dsconv.create_model("xception_mini"), 32, [1], ["eager"], against=["keras"])

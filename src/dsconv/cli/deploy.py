@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated: eager, compile, onnxruntime, int8 (synthetic "
                    "calibration, for timing; `dsconv quantize` measures accuracy)")
     p.add_argument("--train", action="store_true", help="also time training steps")
+    p.add_argument("--against", default="", help="'keras': also time Keras's own model "
+                   "(Xception, MobileNet v1) in the same run")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--json", action="store_true")
     p.add_argument("--png", default=None, help="write a bar chart here")
@@ -50,7 +52,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     model = create_model(args.model).eval()
     size = args.size or get_model_entry(args.model).metadata.get("input_size", 224)
     res = bench(model, size, [int(b) for b in args.batch.split(",")],
-                args.backend.split(","), args.train, args.reps)
+                args.backend.split(","), args.train, args.reps,
+                [a for a in args.against.split(",") if a])
     if args.png:
         plot_bench(res, args.png)
     if args.json:
