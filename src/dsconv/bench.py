@@ -6,6 +6,7 @@ between paths measured in one process, one after the other.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 
@@ -64,7 +65,7 @@ def bench(model: nn.Module, input_size: int, batches: list[int], backends: list[
             t = median_time(lambda run=run, x=x: run(x), reps)
             rows.append(_row(backend, bs, t, macs, roof))
     if train:
-        net = model.to(memory_format=torch.channels_last).train()
+        net = copy.deepcopy(model).to(memory_format=torch.channels_last).train()
         opt = torch.optim.SGD(net.parameters(), lr=1e-3)
         for bs in batches:
             x = example_input(model, input_size, bs).contiguous(memory_format=torch.channels_last)

@@ -141,17 +141,20 @@ def optimize(model: nn.Module, backend: str = "eager", input_size: int | tuple[i
     int8: `dsconv.quantize.quantize_int8` calibrated on `calibration` (batches of
     preprocessed inputs), run by ONNX Runtime.
     """
-    if backend == "int8":
-        from .quantize import quantize_int8
+    if backend in ("onnxruntime", "int8"):
+        # ONNX Runtime reads the file into the session: the temporary copy can go at once.
+        with tempfile.TemporaryDirectory(prefix="dsconv-onnx-") as tmp:
+            path = Path(tmp) / "model.onnx"
+            if backend == "int8":
+                from .quantize import quantize_int8
 
-        if calibration is None:
-            raise ValueError("backend='int8' needs calibration batches (preprocessed inputs)")
-        tmp = Path(tempfile.mkdtemp(prefix="dsconv-int8-")) / "model.onnx"
-        return onnx_session(quantize_int8(model, tmp, calibration))
-    if backend == "onnxruntime":
-        tmp = Path(tempfile.mkdtemp(prefix="dsconv-onnx-")) / "model.onnx"
-        export_onnx(model, tmp, input_size, check=False)
-        return onnx_session(tmp)
+                if calibration is None:
+                    raise ValueError("backend='int8' needs calibration batches "
+                                     "(preprocessed inputs)")
+                quantize_int8(model, path, calibration)
+            else:
+                export_onnx(model, path, input_size, check=False)
+            return onnx_session(path)
     net = fuse_bn(model).to(memory_format=torch.channels_last)
     if backend == "compile":
         import torch._inductor.config as inductor_config
