@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -47,7 +47,7 @@ def matmul_roof(n: int = 2048, reps: int = 8) -> float:
 
 
 def bench(model: nn.Module, input_size: int, batches: list[int], backends: list[str],
-          train: bool = False, reps: int = 5, against: list[str] = ()) -> dict:
+          train: bool = False, reps: int = 5, against: Sequence[str] = ()) -> dict:
     """Rows of {backend, batch, ms, img_s, gflops, roof_pct} (+ a training row per batch).
 
     against=['keras'] adds Keras's own model, measured in this process after dsconv's paths.
