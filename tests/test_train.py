@@ -127,7 +127,9 @@ def test_folder_training_skips_and_counts_corrupt_images(tmp_path):
     res = predict(tmp_path / "run" / "model.safetensors", [data / "dog" / "0.png"], top=2)
     assert {c for c, _ in res[0]["top"]} == {"cat", "dog"}
     assert abs(sum(p for _, p in res[0]["top"]) - 1) < 1e-5
-    m = evaluate(tmp_path / "run" / "model.safetensors", data, out=tmp_path / "eval", workers=0)
+    with pytest.warns(UserWarning, match="skipping unreadable image .*broken0.jpg"):
+        m = evaluate(tmp_path / "run" / "model.safetensors", data, out=tmp_path / "eval",
+                     workers=0)
     assert m["n"] == 12 and len(m["skipped"]) == 1
     assert (tmp_path / "eval" / "confusion.png").is_file()
 
