@@ -48,6 +48,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..bench import bench, plot_bench
     from ..runtime import tune_allocator
 
+    if args.png:  # fail before minutes of timing, not after
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as err:
+            raise ImportError("--png needs matplotlib: pip install 'dsconv[train]'") from err
     tune_allocator()
     model = create_model(args.model).eval()
     size = args.size or get_model_entry(args.model).metadata.get("input_size", 224)
