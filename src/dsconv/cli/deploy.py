@@ -66,9 +66,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.model} at {size}x{size}: {res['macs'] / 1e9:.3f} G MACs; matmul roof "
           f"{res['roof_gflops']:.0f} GFLOP/s ({res['threads']} threads)")
-    print(f"{'backend':<24}{'batch':>6}{'ms':>10}{'img/s':>10}{'GFLOP/s':>10}{'% roof':>8}")
+    w = max(len(r["backend"]) for r in res["rows"]) + 2
+    print(f"{'backend':<{w}}{'batch':>6}{'ms':>10}{'img/s':>10}{'GFLOP/s':>10}{'% roof':>8}")
     for r in res["rows"]:
-        print(f"{r['backend']:<24}{r['batch']:>6}{r['ms']:>10.1f}{r['img_s']:>10.2f}"
+        print(f"{r['backend']:<{w}}{r['batch']:>6}{r['ms']:>10.1f}{r['img_s']:>10.2f}"
               f"{r['gflops']:>10.1f}{r['roof_pct']:>8.1f}")
     return 0
 
