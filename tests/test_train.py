@@ -184,3 +184,15 @@ def test_diverging_run_stops_with_clear_message(tmp_path):
         state = ckpt.load_checkpoint(last, __import__("dsconv").create_model(
             "xception_mini", in_chans=1, num_classes=10))
         assert state["step"] >= 1
+
+
+def test_amp_auto_is_fp32_on_cpu_and_fp16_needs_cuda():
+    from dsconv.train.loop import resolve_amp
+
+    cpu = torch.device("cpu")
+    assert resolve_amp("auto", cpu) == "none"  # bf16 without hardware support is 5.9x slower
+    assert resolve_amp("bf16", cpu) == "bf16"  # still allowed when asked for
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        resolve_amp("fp16", cpu)
+    with pytest.raises(ValueError, match="amp='fp8'"):
+        resolve_amp("fp8", cpu)

@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-hflip", dest="hflip", action="store_false")
     p.add_argument("--val-split", type=float, default=d.val_split)
     p.add_argument("--workers", type=int, default=d.workers)
-    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default=d.amp)
+    p.add_argument("--amp", choices=["auto", "none", "bf16", "fp16"], default=d.amp,
+                   help="mixed precision; auto: bf16 on CUDA GPUs that have it, fp32 on CPU")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--grad-clip", type=float)
