@@ -63,8 +63,10 @@ def bench(model: nn.Module, input_size: int, batches: list[int], backends: list[
     for backend in backends:
         # int8 timing only: synthetic calibration (speed does not depend on the ranges chosen;
         # accuracy does, which `dsconv quantize` measures on real held-out data).
-        calib = [example_input(model, input_size, 4) for _ in range(2)]
-        run = optimize(model, backend, input_size, calib if backend == "int8" else None)
+        calib = None
+        if backend == "int8":
+            calib = [example_input(model, input_size, 4) for _ in range(2)]
+        run = optimize(model, backend, input_size, calib)
         for bs in batches:
             x = example_input(model, input_size, bs)
             t = median_time(lambda run=run, x=x: run(x), reps)

@@ -26,8 +26,8 @@ Run = Callable[[torch.Tensor], torch.Tensor]
 
 
 def quantize_int8(model: nn.Module, path: str | Path, calibration: Iterable[torch.Tensor],
-                  method: str = "minmax",
-                  per_channel: bool = True, reduce_range: bool | None = None) -> Path:
+                  method: str = "minmax", per_channel: bool = True,
+                  reduce_range: bool | None = None) -> Path:
     """Write an int8 ONNX model of `model` (BN folded) calibrated on `calibration`.
 
     calibration: batches (N, C, H, W) preprocessed exactly as at inference (their H, W is

@@ -6,9 +6,9 @@ padding value is -inf, so padded cells never win the max, exactly as in TensorFl
 
 'same' never copies the input: TensorFlow pads (p, p) or (p, p + 1) per axis, and PyTorch's
 own pooling pads p with -inf on both sides, while `ceil_mode` adds the one trailing window
-that the extra pixel opens (the only window that can reach it; stride >= 2 leaves room
-for it, stride 1 falls back to an explicit pad). So the ONNX export has a
-plain MaxPool and no Pad node, which also keeps an int8 graph in int8 around the pools.
+that the extra pixel opens (the only window that can reach it; stride >= 2 leaves room for
+it, stride 1 falls back to an explicit pad). So the ONNX export has a plain MaxPool and no
+Pad node, which also keeps an int8 graph in int8 around the pools.
 """
 
 from __future__ import annotations
