@@ -107,7 +107,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     path = quantize_int8(model, args.output, calib_batches, method=args.method)
     loader = DataLoader(held_out, batch_size=64, collate_fn=collate)
     int8 = onnx_session(path)
-    res = top1_agreement(lambda x: model(x), int8, loader)
+    res = top1_agreement(model, int8, loader)
     x = next(x for x, _, _ in loader if x is not None)[:1]
     fp32 = optimize(model, "onnxruntime", tuple(x.shape[-2:]))
     res["int8_ms"], res["fp32_ms"] = (1e3 * median_time(lambda f=f: f(x), 20) for f in (int8, fp32))
