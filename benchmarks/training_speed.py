@@ -14,10 +14,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import dsconv
-from dsconv.bench import keras_counterpart, median_time
+from dsconv.bench import keras_counterpart, median_time, sgd_step
 from dsconv.runtime import tune_allocator
 
 
@@ -26,19 +25,11 @@ def torch_step(channels_last: bool, compile: bool, bs: int):
     model = dsconv.create_model("xception")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    net = torch.compile(model) if compile else model
+    net = torch.compile(model.train()) if compile else model.train()
     x, y = torch.randn(bs, 3, 299, 299), torch.randint(0, 1000, (bs,))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), y).backward()
-        opt.step()
-
-    return step
+    return sgd_step(net, x, y)
 
 
 def main() -> None:

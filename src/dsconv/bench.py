@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .cost import profile
+from .cost import bn_stat_count, profile
 from .deploy import example_input, optimize
 
 
@@ -46,6 +47,20 @@ def matmul_roof(n: int = 2048, reps: int = 8) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def sgd_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float = 1e-3,
+             momentum: float = 0.9) -> Callable[[], None]:
+    """One SGD training step as a closure: net(x) (N, C, H, W) -> logits (N, K), cross-entropy
+    against labels y (N,), backward, update. `net` may be a torch.compile wrapper."""
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    return step
+
+
 def bench(model: nn.Module, input_size: int, batches: list[int], backends: list[str],
           train: bool = False, reps: int = 5, against: Sequence[str] = ()) -> dict:
     """Rows of {backend, batch, ms, img_s, gflops, roof_pct} (+ a training row per batch).
@@ -73,15 +88,9 @@ def bench(model: nn.Module, input_size: int, batches: list[int], backends: list[
             rows.append(_row(backend, bs, t, macs, roof))
     if train:
         net = copy.deepcopy(model).to(memory_format=torch.channels_last).train()
-        opt = torch.optim.SGD(net.parameters(), lr=1e-3)
         for bs in batches:
             x = example_input(model, input_size, bs).contiguous(memory_format=torch.channels_last)
-
-            def step(x: torch.Tensor = x) -> None:
-                opt.zero_grad(set_to_none=True)
-                net(x).float().logsumexp(1).mean().backward()
-                opt.step()
-
+            step = sgd_step(net, x, torch.zeros(bs, dtype=torch.long))
             t = median_time(step, max(2, reps // 2), warmup=1)
             rows.append(_row("train (channels_last)", bs, t, 3 * macs, roof))
     if keras_net is not None:
@@ -120,8 +129,7 @@ def keras_counterpart(model: nn.Module, input_size: int):
         raise ValueError(f"--against keras: Keras has no counterpart of this {name} "
                          "(Keras ships Xception and MobileNet v1 only)")
     # Same network or no comparison: Keras counts BN statistics among its parameters.
-    ours = sum(p.numel() for p in model.parameters()) + sum(
-        b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
+    ours = sum(p.numel() for p in model.parameters()) + bn_stat_count(model)
     if net.count_params() != ours:
         raise ValueError(f"--against keras: Keras's model has {net.count_params():,} parameters, "
                          f"this one {ours:,}; only the Keras-default configurations compare")

@@ -105,9 +105,14 @@ def profile(model: nn.Module, input_size: int | Sequence[int], in_chans: int | N
             h.remove()
         model.train(was_training)
     result.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    result.non_trainable_params = sum(
-        b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var"))
-    ) + sum(p.numel() for p in model.parameters() if not p.requires_grad)
+    result.non_trainable_params = bn_stat_count(model) + sum(
+        p.numel() for p in model.parameters() if not p.requires_grad)
     result.macs = sum(r.macs for r in result.rows)
     result.act_bytes = sum(r.act_bytes for r in result.rows)
     return result
+
+
+def bn_stat_count(model: nn.Module) -> int:
+    """BatchNorm running means and variances: what Keras counts as non-trainable parameters."""
+    return sum(b.numel() for n, b in model.named_buffers()
+               if n.endswith(("running_mean", "running_var")))
