@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..models import create_model, get_model_entry
+from ..quantize import CALIBRATION_METHODS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="the ImageFolder root the model was trained "
                    "on: calibrates on train/, compares on val/ or test/ (default: digits)")
     p.add_argument("--calib-images", type=int, default=256)
-    p.add_argument("--method", default="minmax", choices=["minmax", "percentile", "entropy"])
+    p.add_argument("--method", default="minmax", choices=CALIBRATION_METHODS)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_quantize)
 
@@ -86,13 +87,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
     import torch
     from torch.utils.data import DataLoader, Subset
 
     from ..bench import median_time
     from ..data import collate
-    from ..deploy import onnx_session, optimize
-    from ..quantize import quantize_int8, top1_agreement
+    from ..deploy import export_onnx, onnx_session
+    from ..quantize import quantize_onnx, top1_agreement
     from ..runtime import tune_allocator
     from ..train.predict import labelled_split, load_trained
 
@@ -104,12 +108,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     calib = Subset(train, pick[: args.calib_images].tolist())
     calib_batches = (x for x, _, _ in DataLoader(calib, batch_size=32, collate_fn=collate)
                      if x is not None)
-    path = quantize_int8(model, args.output, calib_batches, method=args.method)
     loader = DataLoader(held_out, batch_size=64, collate_fn=collate)
+    x = next(x for x, _, _ in loader if x is not None)[:1]
+    with tempfile.TemporaryDirectory(prefix="dsconv-quantize-") as tmp:
+        fp32_path = Path(tmp) / "fp32.onnx"  # one export serves quantization and the timing
+        export_onnx(model, fp32_path, tuple(x.shape[-2:]), check=False)
+        fp32 = onnx_session(fp32_path)
+        path = quantize_onnx(fp32_path, args.output, calib_batches, method=args.method)
     int8 = onnx_session(path)
     res = top1_agreement(model, int8, loader)
-    x = next(x for x, _, _ in loader if x is not None)[:1]
-    fp32 = optimize(model, "onnxruntime", tuple(x.shape[-2:]))
     res["int8_ms"], res["fp32_ms"] = (1e3 * median_time(lambda f=f: f(x), 20) for f in (int8, fp32))
     res["latency_ratio"] = res["int8_ms"] / res["fp32_ms"]
     res["path"] = str(path)
