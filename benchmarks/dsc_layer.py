@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from dsconv.bench import matmul_roof, median_time
 from dsconv.deploy import export_onnx, onnx_session
+from dsconv.deploy.bench import matmul_roof
 from dsconv.layers import DepthwiseConv2d, PointwiseConv2d, SeparableConv2d
-from dsconv.runtime import tune_allocator
+from dsconv.utils import median_time, tune_allocator
 
 
 def main() -> None:

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 import dsconv
-from dsconv.bench import keras_counterpart, median_time, sgd_step
-from dsconv.runtime import tune_allocator
+from dsconv.deploy.bench import sgd_step
+from dsconv.deploy.keras_peer import keras_counterpart
+from dsconv.utils import median_time, tune_allocator
 
 
 def torch_step(channels_last: bool, compile: bool, bs: int):

@@ -4,7 +4,7 @@ Run by hand:  python benchmarks/xception_paths.py [--batches 1,8] [--reps 5] [--
                                                  [--no-keras]
 Prints a table and ratios against plain eager NCHW and against ONNX Runtime fp32, measured in
 the same run (figures drift ~5% between processes, so only same-run ratios are compared). The
-allocator setting of dsconv.runtime is applied first, as the CLI does. The int8 path is
+allocator setting of dsconv.utils.runtime is applied first, as the CLI does. The int8 path is
 calibrated on random inputs here: its speed does not depend on the data, its accuracy does
 (`dsconv quantize` measures that on held-out images). Keras runs on its installed backend.
 """
@@ -15,10 +15,11 @@ import json
 import torch
 
 import dsconv
-from dsconv.bench import keras_counterpart, matmul_roof, median_time
 from dsconv.cost import profile
 from dsconv.deploy import optimize
-from dsconv.runtime import tune_allocator
+from dsconv.deploy.bench import matmul_roof
+from dsconv.deploy.keras_peer import keras_counterpart
+from dsconv.utils import median_time, tune_allocator
 
 
 def main() -> None:

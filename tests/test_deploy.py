@@ -93,7 +93,7 @@ def test_bench_cli_runs(capsys, tmp_path):
 
 def test_bench_against_keras_times_the_same_network():
     pytest.importorskip("keras")
-    from dsconv.bench import bench
+    from dsconv.deploy.bench import bench
 
     model = dsconv.create_model("mobilenet_v1", alpha=0.25)
     res = bench(model, 32, [2], ["eager"], train=True, reps=2, against=["keras"])

@@ -4,9 +4,9 @@ import json
 
 import pytest
 import torch
+from golden_models import GOLDEN, golden_outputs
 
 import dsconv
-from golden_models import GOLDEN, golden_outputs
 
 EXPECTED = json.loads(GOLDEN.read_text())
 

@@ -8,8 +8,13 @@ keras_ref = pytest.importorskip("keras_ref")
 keras = keras_ref.keras
 
 import dsconv  # noqa: E402
-from dsconv.interop import WeightFileError, export_keras_weights, load_keras_weights  # noqa: E402
-from dsconv.io import load_weights, save_weights  # noqa: E402
+from dsconv.weights import (  # noqa: E402  # noqa: E402
+    WeightFileError,
+    export_keras_weights,
+    load_keras_weights,
+    load_weights,
+    save_weights,
+)
 
 TOL = 1e-4
 
@@ -120,8 +125,8 @@ def test_mobilenet_export_opens_in_keras(tmp_path):
     (2, 2, 1, "valid", True), (1, 1, 3, "valid", True),
 ])
 def test_layer_parity(dm, stride, dilation, padding, bias):
-    from dsconv.interop.keras import _assign
     from dsconv.layers import DepthwiseConv2d, SeparableConv1d, SeparableConv2d
+    from dsconv.weights.keras import _assign
 
     rng = np.random.default_rng(dm * 10 + stride)
     cases = [
@@ -209,7 +214,7 @@ def test_cli_convert_both_ways(keras_xception, tmp_path, capsys):
 
 
 def test_preprocess_and_decode():
-    from dsconv.imagenet import decode_predictions, imagenet_classes, preprocess_input
+    from dsconv.data import decode_predictions, imagenet_classes, preprocess_input
 
     x = torch.tensor([0, 127.5, 255], dtype=torch.float32)
     assert preprocess_input(x).tolist() == [-1.0, 0.0, 1.0]

@@ -5,7 +5,7 @@ import torch
 
 import dsconv
 from dsconv.cost import profile
-from dsconv.models import get_model_entry
+from dsconv.models import model_info
 
 
 def n_params(model):
@@ -26,7 +26,7 @@ def test_xception_parameter_counts(xception):
     # Xception paper, Table 3: 22,855,952 trainable; Keras: 54,528 non-trainable.
     assert n_params(xception) == 22_855_952
     assert n_bn_stats(xception) == 54_528
-    meta = get_model_entry("xception").metadata
+    meta = model_info("xception").expected
     assert (meta["params"], meta["bn_stats"]) == (22_855_952, 54_528)
 
 

@@ -9,7 +9,7 @@ import torch
 from onnx import numpy_helper
 
 from dsconv.cli import main
-from dsconv.quantize import quantize_int8, top1_agreement
+from dsconv.deploy import quantize_int8, top1_agreement
 from dsconv.train import TrainConfig, train
 
 

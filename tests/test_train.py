@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from dsconv.data import TensorImages
 from dsconv.train import TrainConfig, evaluate, predict, train
 from dsconv.train import checkpoint as ckpt
-from dsconv.train.evaluate import run_eval
+from dsconv.train.metrics import run_eval
 
 PY = sys.executable
 # Small and fast: the digits at 8x8, 64 per step, 21 steps per epoch.
@@ -162,7 +162,7 @@ def test_evaluate_hand_checked():
 
 def test_weights_for_another_model_are_refused(tmp_path):
     import dsconv
-    from dsconv.io import load_weights, save_weights
+    from dsconv.weights import load_weights, save_weights
 
     p = tmp_path / "w.safetensors"
     save_weights(dsconv.create_model("xception_mini", num_classes=10), p)
@@ -187,11 +187,11 @@ def test_diverging_run_stops_with_clear_message(tmp_path):
 
 
 def test_amp_auto_is_fp32_on_cpu_and_fp16_needs_cuda():
-    from dsconv.train.loop import resolve_amp
+    from dsconv.train.optim import resolve_amp
 
     cpu = torch.device("cpu")
-    assert resolve_amp("auto", cpu) == "none"  # bf16 without hardware support is 5.9x slower
-    assert resolve_amp("bf16", cpu) == "bf16"  # still allowed when asked for
+    assert resolve_amp("auto", cpu) is None  # fp32: bf16 without hardware support is 5.9x slower
+    assert resolve_amp("bf16", cpu) == torch.bfloat16  # still allowed when asked for
     with pytest.raises(ValueError, match="needs a CUDA device"):
         resolve_amp("fp16", cpu)
     with pytest.raises(ValueError, match="amp='fp8'"):

@@ -1,4 +1,7 @@
-"""The `dsconv` command line: one sub-command per job, each in its own module."""
+"""The `dsconv` command line: one sub-command per job, each in its own module.
+
+The CLI parses and prints; every job it runs is a library function.
+"""
 
 from __future__ import annotations
 

@@ -1,45 +1,37 @@
-"""`dsconv convert keras IN OUT --model NAME`: Keras weight files <-> safetensors."""
+"""`dsconv convert keras IN OUT` and `dsconv convert to-keras IN OUT`."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..interop import export_keras_weights, load_keras_weights
-from ..io import load_weights, save_weights
-from ..models import create_model
+from ..weights import export_keras_weights, load_model, save_model
+from .flags import Formatter, add_model_options, model_overrides
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert weights between Keras files and safetensors")
+    p = sub.add_parser("convert", help="Keras weight files <-> dsconv model files",
+                       formatter_class=Formatter)
     p.add_argument("source_format", choices=["keras", "to-keras"],
-                   help="'keras': Keras file -> safetensors; 'to-keras': safetensors -> Keras .h5")
-    p.add_argument("input")
-    p.add_argument("output")
-    p.add_argument("--model", required=True, help="registered model name, e.g. xception")
-    p.add_argument("--num-classes", type=int, default=None)
-    p.add_argument("--alpha", type=float, default=None, help="MobileNet width multiplier")
-    p.add_argument("--no-top", action="store_true", help="the file has no classifier (notop)")
-    p.add_argument("--non-strict", action="store_true", help="load what matches, report the rest")
+                   help="'keras': Keras file -> dsconv .safetensors model file; 'to-keras': "
+                   "model file -> Keras .h5")
+    p.add_argument("input", help="the file to read")
+    p.add_argument("output", help="the file to write")
+    p.add_argument("--model", default=None, help="registered model name (default: what the "
+                   "file's layers say: Xception or MobileNet v1)")
+    add_model_options(p)
     p.set_defaults(func=cmd_convert)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    kw = {}
-    if args.num_classes is not None:
-        kw["num_classes"] = args.num_classes
-    if args.alpha is not None:
-        kw["alpha"] = args.alpha
-    if args.no_top:
-        kw.update(include_top=False, global_pool=None)
-    model = create_model(args.model, **kw)
+    model, meta = load_model(args.input, args.model, **model_overrides(args))
     if args.source_format == "keras":
-        report = load_keras_weights(model, args.input, strict=not args.non_strict)
-        save_weights(model, args.output, metadata={"model": args.model})
-        print(f"loaded {len(report.loaded)} Keras layers into {args.model}; wrote {args.output}")
-        for name, why in report.skipped:
-            print(f"  skipped {name}: {why}")
+        save_model(model, args.output, meta.model, meta.classes, meta.preprocess,
+                   {**meta.provenance, "created_by": "dsconv convert"})
+        n = meta.provenance.get("keras_layers_loaded")
+        what = f"{n} Keras layers" if n is not None else args.input
+        print(f"loaded {what} into {meta.model} "
+              f"({sum(p.numel() for p in model.parameters()):,} parameters); wrote {args.output}")
     else:
-        load_weights(model, args.input)
         export_keras_weights(model, args.output)
-        print(f"wrote Keras weight file {args.output} ({args.model})")
+        print(f"wrote Keras weight file {args.output} ({meta.model})")
     return 0

@@ -2,7 +2,11 @@
 
 Each class *is* a `torch.nn.ConvNd` (same `weight` / `bias` / `groups`), so anything that works
 on torch convolutions (BN folding, quantization, ONNX export, `state_dict` loading) works here.
-The only difference is `padding`, which also accepts TensorFlow's 'same' with any stride.
+The only difference is `padding`, which also accepts TensorFlow's 'same' with any stride, and
+Keras's 'causal' for 1-D.
+
+One idiom for every dimension: a mixin holds the behaviour, and each public class is a thin
+subclass `class DepthwiseConv2d(_Depthwise, nn.Conv2d)` whose `super().__init__` reaches torch's.
 """
 
 from __future__ import annotations
@@ -11,42 +15,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .padding import Padding, pad_same, resolve_padding, to_tuple
-
-_TORCH_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+from .padding import Padding, check_positive, pad_same, resolve_padding, to_tuple
 
 
-def check_positive(name: str, value: int | tuple[int, ...]) -> None:
-    """Raise a ValueError naming `name` when any entry of `value` is not a positive int."""
-    values = value if isinstance(value, tuple) else (value,)
-    if any((not isinstance(v, int)) or v <= 0 for v in values):
-        raise ValueError(f"{name}={value!r}: must be a positive integer")
-
-
-class _SameConvMixin:
-    """Shared __init__ checks and forward for the N-d convolutions below."""
+class _SameConv:
+    """Shared argument checks and forward of every convolution here (mixed into nn.ConvNd)."""
 
     dims: int
 
-    def _init_conv(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, ...],
-        stride: int | tuple[int, ...],
-        padding: Padding,
-        dilation: int | tuple[int, ...],
-        groups: int,
-        bias: bool,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] = 1, padding: Padding = "same",
+                 dilation: int | tuple[int, ...] = 1, groups: int = 1, bias: bool = False) -> None:
         check_positive("in_channels", in_channels)
         check_positive("out_channels", out_channels)
         k = to_tuple(kernel_size, self.dims, "kernel_size")
         s = to_tuple(stride, self.dims, "stride")
         d = to_tuple(dilation, self.dims, "dilation")
-        check_positive("kernel_size", k)
-        check_positive("stride", s)
-        check_positive("dilation", d)
+        for name, v in (("kernel_size", k), ("stride", s), ("dilation", d)):
+            check_positive(name, v)
         if any(v > 1 for v in s) and any(v > 1 for v in d):
             # TensorFlow refuses this combination; refusing it too keeps Keras parity honest.
             raise ValueError(
@@ -59,9 +45,7 @@ class _SameConvMixin:
                 f"out_channels={out_channels}"
             )
         static_pad, dynamic_same, explicit = resolve_padding(padding, k, s, d)
-        _TORCH_CONV[self.dims].__init__(  # type: ignore[misc]
-            self, in_channels, out_channels, k, s, static_pad, d, groups, bias
-        )
+        super().__init__(in_channels, out_channels, k, s, static_pad, d, groups, bias)
         # True when TF 'same' padding depends on the input size and is applied per call.
         self.dynamic_same = dynamic_same
         # Explicit (possibly asymmetric) padding in F.pad order, or None.
@@ -83,78 +67,87 @@ class _SameConvMixin:
             x = pad_same(x, self.kernel_size, self.stride, self.dilation)
         elif self.explicit_pad is not None:
             x = F.pad(x, self.explicit_pad)
-        return self._conv_forward(x, self.weight, self.bias)  # type: ignore[attr-defined]
+        return self._conv_forward(x, self.weight, self.bias)
 
 
-def _make(dims: int, kind: str):
-    base = _TORCH_CONV[dims]
+class _Depthwise(_SameConv):
+    """One spatial filter per input channel (groups = channels), `depth_multiplier` each.
 
-    if kind == "conv":
+    Output channel c * depth_multiplier + j comes from input channel c (Keras's order).
+    """
 
-        class Conv(_SameConvMixin, base):  # type: ignore[valid-type,misc]
-            def __init__(self, in_channels: int, out_channels: int,
-                         kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] = 1,
-                         padding: Padding = "same", dilation: int | tuple[int, ...] = 1,
-                         groups: int = 1, bias: bool = False) -> None:
-                self._init_conv(in_channels, out_channels, kernel_size, stride, padding,
-                                dilation, groups, bias)
-
-        Conv.__doc__ = (
-            f"Regular {dims}-D convolution with TensorFlow 'same' padding.\n\n"
-            f"Input (N, in_channels, *spatial) -> (N, out_channels, *spatial / stride)."
-        )
-        cls = Conv
-    elif kind == "depthwise":
-
-        class Depthwise(_SameConvMixin, base):  # type: ignore[valid-type,misc]
-            def __init__(self, channels: int, kernel_size: int | tuple[int, ...],
-                         stride: int | tuple[int, ...] = 1, padding: Padding = "same",
-                         dilation: int | tuple[int, ...] = 1, depth_multiplier: int = 1,
-                         bias: bool = False) -> None:
-                if not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
-                    raise ValueError(
-                        f"depth_multiplier={depth_multiplier!r}: must be a positive integer"
-                    )
-                check_positive("channels", channels)
-                self.depth_multiplier = depth_multiplier
-                self._init_conv(channels, channels * depth_multiplier, kernel_size, stride,
-                                padding, dilation, channels, bias)
-
-        Depthwise.__doc__ = (
-            f"Depthwise {dims}-D convolution: one spatial filter per input channel (groups = "
-            f"channels), `depth_multiplier` filters each.\n\n"
-            f"Input (N, channels, *spatial) -> (N, channels * depth_multiplier, *spatial / stride)."
-            f"\nOutput channel c * depth_multiplier + j comes from input channel c (Keras's order)."
-        )
-        cls = Depthwise
-    else:
-
-        class Pointwise(_SameConvMixin, base):  # type: ignore[valid-type,misc]
-            def __init__(self, in_channels: int, out_channels: int,
-                         stride: int | tuple[int, ...] = 1, bias: bool = False) -> None:
-                self._init_conv(in_channels, out_channels, 1, stride, "same", 1, 1, bias)
-
-        Pointwise.__doc__ = (
-            f"Pointwise (1x1) {dims}-D convolution: mixes channels, no spatial extent.\n\n"
-            f"Input (N, in_channels, *spatial) -> (N, out_channels, *spatial / stride)."
-        )
-        cls = Pointwise
-    name = {"conv": "Conv", "depthwise": "DepthwiseConv", "pointwise": "PointwiseConv"}[kind]
-    cls.__name__ = cls.__qualname__ = f"{name}{dims}d"
-    cls.dims = dims
-    cls.__module__ = __name__
-    return cls
+    def __init__(self, channels: int, kernel_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] = 1, padding: Padding = "same",
+                 dilation: int | tuple[int, ...] = 1, depth_multiplier: int = 1,
+                 bias: bool = False) -> None:
+        check_positive("depth_multiplier", depth_multiplier)
+        check_positive("channels", channels)
+        super().__init__(channels, channels * depth_multiplier, kernel_size, stride, padding,
+                         dilation, channels, bias)
+        self.depth_multiplier = depth_multiplier
 
 
-Conv1d = _make(1, "conv")
-Conv2d = _make(2, "conv")
-Conv3d = _make(3, "conv")
-DepthwiseConv1d = _make(1, "depthwise")
-DepthwiseConv2d = _make(2, "depthwise")
-DepthwiseConv3d = _make(3, "depthwise")
-PointwiseConv1d = _make(1, "pointwise")
-PointwiseConv2d = _make(2, "pointwise")
-PointwiseConv3d = _make(3, "pointwise")
+class _Pointwise(_SameConv):
+    """1x1 convolution: mixes channels, no spatial extent."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int | tuple[int, ...] = 1,
+                 bias: bool = False) -> None:
+        super().__init__(in_channels, out_channels, 1, stride, "same", 1, 1, bias)
+
+
+class Conv1d(_SameConv, nn.Conv1d):
+    """Regular 1-D convolution. (N, in_channels, L) -> (N, out_channels, L')."""
+
+    dims = 1
+
+
+class Conv2d(_SameConv, nn.Conv2d):
+    """Regular 2-D convolution. (N, in_channels, H, W) -> (N, out_channels, H', W')."""
+
+    dims = 2
+
+
+class Conv3d(_SameConv, nn.Conv3d):
+    """Regular 3-D convolution. (N, in_channels, D, H, W) -> (N, out_channels, D', H', W')."""
+
+    dims = 3
+
+
+class DepthwiseConv1d(_Depthwise, nn.Conv1d):
+    """Depthwise 1-D convolution. (N, C, L) -> (N, C * depth_multiplier, L')."""
+
+    dims = 1
+
+
+class DepthwiseConv2d(_Depthwise, nn.Conv2d):
+    """Depthwise 2-D convolution. (N, C, H, W) -> (N, C * depth_multiplier, H', W')."""
+
+    dims = 2
+
+
+class DepthwiseConv3d(_Depthwise, nn.Conv3d):
+    """Depthwise 3-D convolution. (N, C, D, H, W) -> (N, C * depth_multiplier, D', H', W')."""
+
+    dims = 3
+
+
+class PointwiseConv1d(_Pointwise, nn.Conv1d):
+    """Pointwise 1-D convolution. (N, in_channels, L) -> (N, out_channels, L / stride)."""
+
+    dims = 1
+
+
+class PointwiseConv2d(_Pointwise, nn.Conv2d):
+    """Pointwise 2-D convolution. (N, in_channels, H, W) -> (N, out_channels, H', W')."""
+
+    dims = 2
+
+
+class PointwiseConv3d(_Pointwise, nn.Conv3d):
+    """Pointwise 3-D convolution. (N, in_channels, D, H, W) -> (N, out_channels, ...)."""
+
+    dims = 3
+
 
 CONV = {1: Conv1d, 2: Conv2d, 3: Conv3d}
 DEPTHWISE = {1: DepthwiseConv1d, 2: DepthwiseConv2d, 3: DepthwiseConv3d}

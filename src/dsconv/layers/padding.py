@@ -20,6 +20,13 @@ import torch.nn.functional as F
 Padding = str | int | Sequence[int] | Sequence[Sequence[int]]
 
 
+def check_positive(name: str, value: int | tuple[int, ...]) -> None:
+    """Raise a ValueError naming `name` when any entry of `value` is not a positive int."""
+    values = value if isinstance(value, tuple) else (value,)
+    if any((not isinstance(v, int)) or isinstance(v, bool) or v <= 0 for v in values):
+        raise ValueError(f"{name}={value!r}: must be a positive integer")
+
+
 def to_tuple(value: int | Sequence[int], dims: int, name: str) -> tuple[int, ...]:
     """Expand an int to a `dims`-tuple; check a sequence has `dims` positive entries."""
     if isinstance(value, int):
@@ -90,13 +97,18 @@ def resolve_padding(
         mode = padding.lower()
         if mode == "valid":
             return zeros, False, None
+        if mode == "causal":
+            if dims != 1:
+                raise ValueError(f"padding='causal' is for 1-D layers only, not {dims}-D")
+            # Keras: pad (k - 1) * dilation on the left only, so output t sees inputs <= t.
+            return zeros, False, ((kernel[0] - 1) * dilation[0], 0)
         if mode == "same":
             if is_static_same(kernel, stride, dilation):
                 return tuple((k - 1) * d // 2 for k, d in zip(kernel, dilation)), False, None
             return zeros, True, None
         raise ValueError(
-            f"padding={padding!r}: expected 'same', 'valid', an int, a tuple of {dims} ints "
-            f"or {dims} (before, after) pairs"
+            f"padding={padding!r}: expected 'same', 'valid', 'causal' (1-D), an int, a tuple "
+            f"of {dims} ints or {dims} (before, after) pairs"
         )
     if not isinstance(padding, int) and any(not isinstance(p, int) for p in padding):
         pairs = [tuple(p) for p in padding]

@@ -21,15 +21,28 @@ ablation (Figure 10) found *no* intermediate activation best, hence the default 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from .conv import CONV, DEPTHWISE, POINTWISE, check_positive
-from .padding import Padding
+from .conv import CONV, DEPTHWISE, POINTWISE
+from .padding import Padding, check_positive
 
 ORDERS = ("depthwise_first", "pointwise_first")
+
+
+def _build(spec: nn.Module | Callable[..., nn.Module] | None, name: str, *args) -> nn.Module:
+    """A module from a factory (nn.ReLU, partial(nn.BatchNorm2d, eps=1e-3)), an instance
+    (nn.ReLU(): copied, so layers never share one) or None (identity)."""
+    if spec is None:
+        return nn.Identity()
+    if isinstance(spec, nn.Module):
+        return copy.deepcopy(spec)
+    if callable(spec):
+        return spec(*args)
+    raise ValueError(f"{name}={spec!r}: expected a module, a factory returning one, or None")
 
 
 class _SeparableConv(nn.Module):
@@ -46,15 +59,14 @@ class _SeparableConv(nn.Module):
         depth_multiplier: int = 1,
         bias: bool = False,
         order: str = "depthwise_first",
-        mid_norm: Callable[[int], nn.Module] | None = None,
-        mid_act: Callable[[], nn.Module] | None = None,
+        mid_norm: nn.Module | Callable[[int], nn.Module] | None = None,
+        mid_act: nn.Module | Callable[[], nn.Module] | None = None,
         segments: int | None = None,
     ) -> None:
         super().__init__()
         check_positive("in_channels", in_channels)
         check_positive("out_channels", out_channels)
-        if not isinstance(depth_multiplier, int) or depth_multiplier <= 0:
-            raise ValueError(f"depth_multiplier={depth_multiplier!r}: must be a positive integer")
+        check_positive("depth_multiplier", depth_multiplier)
         if order not in ORDERS:
             raise ValueError(f"order={order!r}: expected one of {', '.join(map(repr, ORDERS))}")
         if order == "pointwise_first" and depth_multiplier != 1:
@@ -92,8 +104,8 @@ class _SeparableConv(nn.Module):
         # fixed table; the spatial step is depthwise unless `segments` says otherwise.
         self.depthwise = spatial
         self.pointwise = pointwise
-        self.mid_norm = mid_norm(mid_ch) if mid_norm is not None else nn.Identity()
-        self.mid_act = mid_act() if mid_act is not None else nn.Identity()
+        self.mid_norm = _build(mid_norm, "mid_norm", mid_ch)
+        self.mid_act = _build(mid_act, "mid_act")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, in_channels, *spatial) -> (N, out_channels, *spatial / stride)."""

@@ -21,15 +21,14 @@ not on odd ones. Both are the defaults here so that Keras weights reproduce exac
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
+from ..blocks import ClassifierHead, ConvStyle, conv_norm_act
 from ..layers import Conv2d
-from .base import ClassifierModel
-from .blocks import KerasBatchNorm2d, conv_bn_act, get_act, spatial_conv
-from .head import ClassifierHead, init_weights
+from .base import ClassifierModel, KerasEntry, init_weights, make_config
+from .registry import register_model
 
 # (pointwise width, depthwise stride) for the 13 blocks of Table 1.
 MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (
@@ -40,7 +39,7 @@ MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (
 
 @dataclass
 class MobileNetV1Config:
-    num_classes: int = 1000          # classifier outputs
+    num_classes: int = 1000          # classifier outputs (0: pooled features)
     in_chans: int = 3                # input channels
     alpha: float = 1.0               # width multiplier (paper: 1.0, 0.75, 0.5, 0.25)
     stem_width: int = 32             # conv1's width before alpha
@@ -50,8 +49,15 @@ class MobileNetV1Config:
     act_layer: str = "relu6"         # Keras: ReLU6; the paper says ReLU
     conv_mode: str = "separable"     # 'standard' builds the full-convolution twin (Table 4)
     keras_padding: bool = True       # stride-2 depthwise: Keras's (0, 1) zero pad + 'valid'
-    norm_layer: Callable[[int], nn.Module] = KerasBatchNorm2d
+    norm_layer: str = "batchnorm"
+    bn_eps: float = 1e-3             # Keras's BatchNormalization epsilon
+    bn_momentum: float = 0.01        # PyTorch convention: Keras's momentum 0.99
     min_input_size: int = 32         # Keras's minimum
+
+    def style(self) -> ConvStyle:
+        # The depthwise step is followed by BN + the network's activation (mid_act).
+        return ConvStyle(2, self.conv_mode, "depthwise_first", self.act_layer, self.act_layer,
+                         self.norm_layer, self.bn_eps, self.bn_momentum)
 
 
 class MobileNetV1(ClassifierModel):
@@ -60,33 +66,56 @@ class MobileNetV1(ClassifierModel):
     def __init__(self, cfg: MobileNetV1Config | None = None, features_only: bool = False,
                  **overrides) -> None:
         super().__init__()
-        cfg = MobileNetV1Config(**{**(cfg.__dict__ if cfg else {}), **overrides})
+        cfg = make_config(MobileNetV1Config, cfg, overrides)
         if not cfg.alpha > 0:
             raise ValueError(f"alpha={cfg.alpha!r}: the width multiplier must be > 0")
         self.cfg, self.features_only = cfg, features_only
-        act = get_act(cfg.act_layer)
+        style = cfg.style()
         ch = int(cfg.stem_width * cfg.alpha)
         blocks: OrderedDict[str, nn.Module] = OrderedDict()
-        blocks["conv1"] = conv_bn_act(Conv2d(cfg.in_chans, ch, 3, 2, "same"), ch,
-                                      cfg.norm_layer, act)
+        blocks["conv1"] = conv_norm_act(Conv2d(cfg.in_chans, ch, 3, 2, "same"), ch,
+                                        style.norm, style.act)
         self.feature_info = []
         reduction = 2
         for i, (width, stride) in enumerate(MOBILENET_V1_BLOCKS, 1):
             out = int(width * cfg.alpha)
             padding = ((0, 1), (0, 1)) if stride == 2 and cfg.keras_padding else "same"
-            conv = spatial_conv(cfg.conv_mode, ch, out, 3, stride, padding,
-                                mid_norm=cfg.norm_layer, mid_act=act)
-            blocks[f"block{i}"] = conv_bn_act(conv, out, cfg.norm_layer, act,
-                                              ("sepconv", "bn", "act"))
+            conv = style.sep_conv(ch, out, 3, stride, padding, mid_norm=True)
+            blocks[f"block{i}"] = conv_norm_act(conv, out, style.norm, style.act,
+                                                ("sepconv", "bn", "act"))
             if stride == 2 and i > 1:
                 # The map just before each downsampling is a feature level.
                 self.feature_info.append(dict(num_chs=ch, reduction=reduction,
-                                              module=f"blocks.block{i - 1}"))
+                                              module=f"blocks.block{i - 1}", index=i - 1))
             reduction *= stride
             ch = out
-        self.feature_info.append(dict(num_chs=ch, reduction=reduction, module="blocks.block13"))
+        self.feature_info.append(dict(num_chs=ch, reduction=reduction, module="blocks.block13",
+                                      index=13))
         self.blocks = nn.Sequential(blocks)
         self.num_features = ch
         self.head = ClassifierHead(ch, cfg.num_classes, cfg.global_pool, cfg.include_top,
-                                   (), cfg.drop_rate, act)
+                                   (), cfg.drop_rate, style.act)
         init_weights(self)
+
+    def keras_layers(self) -> list[KerasEntry]:
+        """conv1, then per block: conv_dw_i, its BN, conv_pw_i, its BN; then conv_preds."""
+        t = [KerasEntry("conv1", "blocks.conv1.conv"), KerasEntry("conv1_bn", "blocks.conv1.bn")]
+        for i in range(1, 14):
+            t += [KerasEntry(f"conv_dw_{i}", f"blocks.block{i}.sepconv.depthwise"),
+                  KerasEntry(f"conv_dw_{i}_bn", f"blocks.block{i}.sepconv.mid_norm"),
+                  KerasEntry(f"conv_pw_{i}", f"blocks.block{i}.sepconv.pointwise"),
+                  KerasEntry(f"conv_pw_{i}_bn", f"blocks.block{i}.bn")]
+        return t + self._head_keras_layers("conv_preds")
+
+
+@register_model(input_size=(224, 224), keras_classifier="conv_preds",
+                expected=dict(params=4_231_976, bn_stats=21_888, macs=569e6, top1=0.706))
+def mobilenet_v1(**kw) -> MobileNetV1:
+    """MobileNet v1 1.0 (Keras-exact: ReLU6, Keras padding)."""
+    return MobileNetV1(**kw)
+
+
+@register_model(input_size=(224, 224), expected=dict(params=29.3e6, macs=4866e6))
+def mobilenet_v1_standard(**kw) -> MobileNetV1:
+    """MobileNet v1's full-convolution twin (Table 4)."""
+    return MobileNetV1(**{"conv_mode": "standard", **kw})

@@ -1,6 +1,13 @@
-"""Model registry: `create_model(name, **overrides)` and `list_models()`.
+"""The model registry: each model file registers its variants with a typed default config.
 
-Each entry records the figures it must reproduce (`metadata`), which the test suite checks.
+    @register_model(input_size=(299, 299), expected=dict(params=22_855_952))
+    def xception(**kw) -> Xception:
+        \"\"\"Xception as in the paper and keras.applications.\"\"\"
+        return Xception(**kw)
+
+`create_model(name, **overrides)` builds one; `model_info(name)` tells what it expects (input
+size, preprocessing, classifier, the figures the tests check). Loading weights is not done
+here: `dsconv.weights.load_model` builds, then loads.
 """
 
 from __future__ import annotations
@@ -8,32 +15,40 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
 
 from torch import nn
 
-from .mobilenet import MobileNetV1
-from .xception import Xception
-
 
 @dataclass(frozen=True)
-class ModelEntry:
+class ModelInfo:
     name: str
     builder: Callable[..., nn.Module]
-    defaults: dict = field(default_factory=dict)
-    description: str = ""
-    # Expected figures for the default config: trainable params, input size, source.
-    metadata: dict = field(default_factory=dict)
+    description: str
+    input_size: tuple[int, ...]      # default spatial input: (H, W) for images, (L,) for series
+    preprocess: str = "tf"           # input scaling the design expects: 'tf' | 'standardize'
+    keras_classifier: str | None = None  # Keras's classifier layer name, if Keras ships it
+    expected: dict = field(default_factory=dict)  # figures of the default config (tests check)
+
+    @property
+    def dims(self) -> int:
+        return len(self.input_size)
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
+_REGISTRY: dict[str, ModelInfo] = {}
 
 
-def register_model(name: str, builder: Callable[..., nn.Module], description: str,
-                   metadata: dict | None = None, **defaults) -> None:
-    """Add `name` to the registry: create_model(name, **kw) calls builder(**defaults, **kw)."""
-    _REGISTRY[name] = ModelEntry(name, builder, defaults, description, metadata or {})
+def register_model(input_size: tuple[int, ...], preprocess: str = "tf",
+                   keras_classifier: str | None = None, expected: dict | None = None
+                   ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register `fn` under its own name; its docstring's first line describes it."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        doc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
+        _REGISTRY[fn.__name__] = ModelInfo(fn.__name__, fn, doc, tuple(input_size), preprocess,
+                                           keras_classifier, dict(expected or {}))
+        return fn
+
+    return wrap
 
 
 def list_models() -> list[str]:
@@ -41,7 +56,7 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_model_entry(name: str) -> ModelEntry:
+def model_info(name: str) -> ModelInfo:
     """The registry entry for `name`; unknown names raise a ValueError listing the known ones."""
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=1)
@@ -52,47 +67,7 @@ def get_model_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def create_model(name: str, weights: str | Path | None = None, **overrides) -> nn.Module:
-    """Build a registered model; `overrides` replace fields of its config (num_classes=...).
-
-    `weights`: a .safetensors file written by dsconv, or a Keras weight file (.h5 / .keras /
-    .weights.h5), loaded strictly.
-    """
-    entry = get_model_entry(name)
-    model = entry.builder(**{**entry.defaults, **overrides})
-    if weights is not None:
-        from ..io import load_weights
-
-        load_weights(model, weights)
-    return model
-
-
-XCEPTION_MINI = dict(
-    stem_widths=(16, 32), stem_stride=1, stem_padding="same",
-    entry_widths=(32, 64, 128), middle_width=128, middle_repeats=4,
-    exit_widths=(128, 192), head_widths=(192, 256), min_input_size=8,
-    # Trained from scratch on small data sets: Keras's BN momentum (0.01 here) leaves the
-    # running statistics unconverged after a few hundred steps; PyTorch's 0.1 does not.
-    norm_layer=partial(nn.BatchNorm2d, eps=1e-3, momentum=0.1),
-)
-
-register_model(
-    "xception", Xception, "Xception as in the paper and keras.applications (299x299)",
-    {"params": 22_855_952, "bn_stats": 54_528, "input_size": 299, "top1": 0.790},
-)
-register_model(
-    "xception_standard", Xception, "Xception's twin: every separable conv a regular conv",
-    {"input_size": 299}, conv_mode="standard",
-)
-register_model(
-    "xception_mini", Xception, "A small Xception (4 middle blocks, <=256 ch) for 8-64 px images",
-    {"input_size": 32}, num_classes=10, **XCEPTION_MINI,
-)
-register_model(
-    "mobilenet_v1", MobileNetV1, "MobileNet v1 1.0 (Keras-exact: ReLU6, Keras padding)",
-    {"params": 4_231_976, "bn_stats": 21_888, "input_size": 224, "macs": 569e6, "top1": 0.706},
-)
-register_model(
-    "mobilenet_v1_standard", MobileNetV1, "MobileNet v1's full-convolution twin (Table 4)",
-    {"input_size": 224, "macs": 4866e6, "params": 29.3e6}, conv_mode="standard",
-)
+def create_model(name: str, **overrides) -> nn.Module:
+    """Build a registered model; `overrides` replace fields of its config (num_classes=...,
+    in_chans=..., alpha=...), plus `features_only=True` for the feature maps."""
+    return model_info(name).builder(**overrides)

@@ -1,7 +1,7 @@
 """Xception (Chollet, "Xception: Deep Learning with Depthwise Separable Convolutions", 2017).
 
 Built to match Figure 5 of the paper and Keras's `keras.applications.Xception` layer for layer,
-so that Keras weights load by a fixed name table (see `dsconv.interop.keras`):
+so that Keras weights load by a fixed name table (`Xception.keras_layers`):
 
     entry flow   block1   conv 32 3x3/2 valid, BN, ReLU; conv 64 3x3 valid, BN, ReLU
                  block2-4 [ReLU] SepConv, BN, ReLU, SepConv, BN, MaxPool 3x3/2 'same'
@@ -15,28 +15,28 @@ Module names follow Keras's: `blocks.block2.body.sepconv1` is Keras's `block2_se
 `blocks.block2.body.bn1` its `block2_sepconv1_bn`.
 
 With the default config: 22,855,952 trainable parameters and 54,528 BN running statistics
-(Table 3 of the paper; Keras's model.summary()).
+(Table 3 of the paper; Keras's model.summary()). `dims=1` gives the same flows for sequences.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
-from ..layers import Conv2d, MaxPool2dSame, PointwiseConv2d
-from .base import ClassifierModel
-from .blocks import KerasBatchNorm2d, conv_bn_act, get_act, spatial_conv
-from .head import ClassifierHead, init_weights
+from ..blocks import ClassifierHead, ConvStyle, XceptionBlock, conv_norm_act
+from ..layers import CONV
+from .base import ClassifierModel, KerasEntry, init_weights, make_config
+from .registry import register_model
 
 
 @dataclass
 class XceptionConfig:
-    num_classes: int = 1000          # classifier outputs (ImageNet: 1000)
+    num_classes: int = 1000          # classifier outputs (ImageNet: 1000; 0: pooled features)
     in_chans: int = 3                # input channels (RGB)
+    dims: int = 2                    # 2: images; 1: sequences (xception1d)
+    kernel_size: int = 3             # of every separable conv (long kernels suit sequences)
     stem_widths: tuple[int, int] = (32, 64)    # block1's two regular convs
     stem_stride: int = 2             # stride of block1_conv1 (1 suits tiny images)
     stem_padding: str = "valid"      # Keras: 'valid' (299 -> 149 -> 147)
@@ -54,49 +54,14 @@ class XceptionConfig:
     order: str = "depthwise_first"   # or 'pointwise_first' (the "extreme Inception" module)
     conv_mode: str = "separable"     # 'standard' builds the regular-convolution twin
     act_layer: str = "relu"          # the network's activation
-    norm_layer: Callable[[int], nn.Module] = KerasBatchNorm2d  # eps 1e-3, Keras momentum
+    norm_layer: str = "batchnorm"
+    bn_eps: float = 1e-3             # Keras's BatchNormalization epsilon
+    bn_momentum: float = 0.01        # PyTorch convention: Keras's momentum 0.99
     min_input_size: int = 71         # Keras's documented minimum for Xception
 
-
-class XceptionBlock(nn.Module):
-    """One residual module: [act] sepconv bn ... [maxpool], plus a shortcut.
-
-    (N, in_ch, H, W) -> (N, widths[-1], ceil(H / stride), ceil(W / stride)).
-    """
-
-    def __init__(self, in_ch: int, widths: tuple[int, ...], stride: int, start_with_act: bool,
-                 cfg: XceptionConfig) -> None:
-        super().__init__()
-        act = get_act(cfg.act_layer)
-        out_ch = widths[-1]
-        self.residual = cfg.residual
-        self.shortcut: nn.Module | None = None
-        if cfg.residual and (stride != 1 or in_ch != out_ch):
-            self.shortcut = conv_bn_act(PointwiseConv2d(in_ch, out_ch, stride), out_ch,
-                                        cfg.norm_layer, None)
-        layers: OrderedDict[str, nn.Module] = OrderedDict()
-        ch = in_ch
-        for i, width in enumerate(widths, 1):
-            if i > 1 or start_with_act:
-                # The block's first activation must not be in-place: the shortcut still
-                # needs the un-activated input.
-                a = act()
-                if i == 1 and hasattr(a, "inplace"):
-                    a.inplace = False
-                layers[f"act{i}"] = a
-            layers[f"sepconv{i}"] = spatial_conv(cfg.conv_mode, ch, width, 3, 1, "same",
-                                                 order=cfg.order, mid_act=cfg.mid_act)
-            layers[f"bn{i}"] = cfg.norm_layer(width)
-            ch = width
-        if stride != 1:
-            layers["pool"] = MaxPool2dSame(3, stride)
-        self.body = nn.Sequential(layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.body(x)
-        if self.shortcut is not None:
-            return out + self.shortcut(x)
-        return out + x if self.residual else out
+    def style(self) -> ConvStyle:
+        return ConvStyle(self.dims, self.conv_mode, self.order, self.mid_act, self.act_layer,
+                         self.norm_layer, self.bn_eps, self.bn_momentum)
 
 
 class Xception(ClassifierModel):
@@ -109,50 +74,99 @@ class Xception(ClassifierModel):
     def __init__(self, cfg: XceptionConfig | None = None, features_only: bool = False,
                  **overrides) -> None:
         super().__init__()
-        cfg = XceptionConfig(**{**(cfg.__dict__ if cfg else {}), **overrides})
-        if cfg.global_pool not in ("avg", "max", None):
-            raise ValueError(f"global_pool={cfg.global_pool!r}: expected 'avg', 'max' or None")
+        cfg = make_config(XceptionConfig, cfg, overrides)
         self.cfg, self.features_only = cfg, features_only
-        act = get_act(cfg.act_layer)
+        style, k = cfg.style(), cfg.kernel_size
         s0, s1 = cfg.stem_widths
+        conv = CONV[cfg.dims]
         stem = nn.Sequential(OrderedDict([
-            *conv_bn_act(Conv2d(cfg.in_chans, s0, 3, cfg.stem_stride, cfg.stem_padding), s0,
-                         cfg.norm_layer, act, ("conv1", "bn1", "act1")).named_children(),
-            *conv_bn_act(Conv2d(s0, s1, 3, 1, cfg.stem_padding), s1, cfg.norm_layer, act,
-                         ("conv2", "bn2", "act2")).named_children(),
+            *conv_norm_act(conv(cfg.in_chans, s0, 3, cfg.stem_stride, cfg.stem_padding), s0,
+                           style.norm, style.act, ("conv1", "bn1", "act1")).named_children(),
+            *conv_norm_act(conv(s0, s1, 3, 1, cfg.stem_padding), s1, style.norm, style.act,
+                           ("conv2", "bn2", "act2")).named_children(),
         ]))
         blocks: OrderedDict[str, nn.Module] = OrderedDict(block1=stem)
         ch, n = s1, 2
         for i, width in enumerate(cfg.entry_widths):
             # Block 2 starts without an activation: the stem already ends in one.
-            blocks[f"block{n}"] = XceptionBlock(ch, (width, width), 2, i > 0, cfg)
+            blocks[f"block{n}"] = XceptionBlock(ch, (width, width), 2, i > 0, style,
+                                                cfg.residual, k)
             ch, n = width, n + 1
         for _ in range(cfg.middle_repeats):
-            blocks[f"block{n}"] = XceptionBlock(ch, (cfg.middle_width,) * 3, 1, True, cfg)
+            blocks[f"block{n}"] = XceptionBlock(ch, (cfg.middle_width,) * 3, 1, True, style,
+                                                cfg.residual, k)
             ch, n = cfg.middle_width, n + 1
-        blocks[f"block{n}"] = XceptionBlock(ch, tuple(cfg.exit_widths), 2, True, cfg)
+        blocks[f"block{n}"] = XceptionBlock(ch, tuple(cfg.exit_widths), 2, True, style,
+                                            cfg.residual, k)
         ch = cfg.exit_widths[-1]
         h0, h1 = cfg.head_widths
         blocks[f"block{n + 1}"] = nn.Sequential(OrderedDict([
-            ("sepconv1", spatial_conv(cfg.conv_mode, ch, h0, order=cfg.order,
-                                      mid_act=cfg.mid_act)),
-            ("bn1", cfg.norm_layer(h0)), ("act1", act()),
-            ("sepconv2", spatial_conv(cfg.conv_mode, h0, h1, order=cfg.order,
-                                      mid_act=cfg.mid_act)),
-            ("bn2", cfg.norm_layer(h1)), ("act2", act()),
+            ("sepconv1", style.sep_conv(ch, h0, k)), ("bn1", style.norm(h0)),
+            ("act1", style.act()),
+            ("sepconv2", style.sep_conv(h0, h1, k)), ("bn2", style.norm(h1)),
+            ("act2", style.act()),
         ]))
         self.blocks = nn.Sequential(blocks)
         self.num_features = h1
-        last_middle = 1 + len(cfg.entry_widths) + cfg.middle_repeats
-        r = cfg.stem_stride
-        self.feature_info = [
-            dict(num_chs=s1, reduction=r, module="blocks.block1"),
-            dict(num_chs=cfg.entry_widths[0], reduction=2 * r, module="blocks.block2"),
-            dict(num_chs=cfg.entry_widths[1], reduction=4 * r, module="blocks.block3"),
-            dict(num_chs=cfg.middle_width if cfg.middle_repeats else cfg.entry_widths[-1],
-                 reduction=8 * r, module=f"blocks.block{last_middle}"),
-            dict(num_chs=h1, reduction=16 * r, module=f"blocks.block{n + 1}"),
-        ]
+        self.feature_info = _feature_info(cfg, n + 1)
         self.head = ClassifierHead(h1, cfg.num_classes, cfg.global_pool, cfg.include_top,
-                                   cfg.fc_layers, cfg.drop_rate, act)
+                                   cfg.fc_layers, cfg.drop_rate, style.act)
         init_weights(self)
+
+    def keras_layers(self) -> list[KerasEntry]:
+        """Keras's layer order: each block's main path, then its (unnamed) shortcut conv + BN."""
+        t = [KerasEntry(f"block1_{n}", f"blocks.block1.{m}") for n, m in
+             (("conv1", "conv1"), ("conv1_bn", "bn1"), ("conv2", "conv2"), ("conv2_bn", "bn2"))]
+        for name, block in list(self.blocks.named_children())[1:]:
+            body = getattr(block, "body", block)
+            prefix = f"blocks.{name}.body" if hasattr(block, "body") else f"blocks.{name}"
+            n_sep = sum(1 for child in body._modules if child.startswith("sepconv"))
+            for i in range(1, n_sep + 1):
+                t.append(KerasEntry(f"{name}_sepconv{i}", f"{prefix}.sepconv{i}"))
+                t.append(KerasEntry(f"{name}_sepconv{i}_bn", f"{prefix}.bn{i}"))
+            if getattr(block, "shortcut", None) is not None:
+                t.append(KerasEntry(None, f"blocks.{name}.shortcut.conv", "conv2d"))
+                t.append(KerasEntry(None, f"blocks.{name}.shortcut.bn", "batch_normalization"))
+        return t + self._head_keras_layers("predictions")
+
+
+def _feature_info(cfg: XceptionConfig, last: int) -> list[dict]:
+    """The five levels: stem, blocks 2 and 3, the last middle block, the exit flow."""
+    last_middle = 1 + len(cfg.entry_widths) + cfg.middle_repeats
+    r = cfg.stem_stride
+    levels = [(cfg.stem_widths[1], r, 1), (cfg.entry_widths[0], 2 * r, 2),
+              (cfg.entry_widths[1], 4 * r, 3),
+              (cfg.middle_width if cfg.middle_repeats else cfg.entry_widths[-1], 8 * r,
+               last_middle),
+              (cfg.head_widths[1], 16 * r, last)]
+    return [dict(num_chs=c, reduction=red, module=f"blocks.block{b}", index=b - 1)
+            for c, red, b in levels]
+
+
+@register_model(input_size=(299, 299), keras_classifier="predictions",
+                expected=dict(params=22_855_952, bn_stats=54_528, top1=0.790))
+def xception(**kw) -> Xception:
+    """Xception as in the paper and keras.applications (299x299)."""
+    return Xception(**kw)
+
+
+@register_model(input_size=(299, 299))
+def xception_standard(**kw) -> Xception:
+    """Xception's twin: every separable conv a regular conv."""
+    return Xception(**{"conv_mode": "standard", **kw})
+
+
+XCEPTION_MINI = dict(
+    num_classes=10, stem_widths=(16, 32), stem_stride=1, stem_padding="same",
+    entry_widths=(32, 64, 128), middle_width=128, middle_repeats=4,
+    exit_widths=(128, 192), head_widths=(192, 256), min_input_size=8,
+    # Trained from scratch on small data sets: Keras's BN momentum (0.01 here) leaves the
+    # running statistics unconverged after a few hundred steps; PyTorch's 0.1 does not.
+    bn_momentum=0.1,
+)
+
+
+@register_model(input_size=(32, 32))
+def xception_mini(**kw) -> Xception:
+    """A small Xception (4 middle blocks, <=256 ch) for 8-64 px images."""
+    return Xception(**{**XCEPTION_MINI, **kw})

@@ -1,8 +1,8 @@
 """Training, evaluation and prediction on the user's data (or the bundled digits)."""
 
-from .config import RECIPES, TrainConfig
-from .loop import TrainingDiverged, train
-from .predict import evaluate, load_trained, predict
+from .config import RECIPES, Recipe, TrainConfig
+from .inference import evaluate, load_runner, predict
+from .trainer import TrainingDiverged, train
 
-__all__ = ["TrainConfig", "RECIPES", "train", "TrainingDiverged", "evaluate", "predict",
-           "load_trained"]
+__all__ = ["TrainConfig", "Recipe", "RECIPES", "train", "TrainingDiverged", "evaluate",
+           "predict", "load_runner"]

@@ -9,7 +9,6 @@ values and is read with `torch.load(weights_only=True)`: nothing arbitrary is un
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -17,13 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..io import load_state_checked, read_safetensors, save_weights
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+from ..utils import atomic_write_text
+from ..weights import load_state_checked, read_safetensors, save_weights
 
 
 def save_checkpoint(out: Path, step: int, model: nn.Module, state: dict, keep: int = 2) -> Path:
@@ -40,7 +34,7 @@ def save_checkpoint(out: Path, step: int, model: nn.Module, state: dict, keep: i
         os.fsync(fh.fileno())
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    _atomic_write_text(root / "latest", final.name)
+    atomic_write_text(root / "latest", final.name)
     done = sorted(p for p in root.glob("step-*") if p.is_dir())
     for old in done[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
@@ -73,22 +67,3 @@ def load_checkpoint(path: Path, model: nn.Module) -> dict:
     """Load weights into `model` and return the state dict (optimizer, step, config, ...)."""
     load_checkpoint_weights(path, model)
     return read_state(path)
-
-
-def model_metadata(info: dict) -> dict[str, str]:
-    """safetensors metadata carrying what `evaluate` / `predict` need to rebuild the model."""
-    return {"dsconv": json.dumps(info)}
-
-
-def read_model_metadata(path: str | Path) -> dict:
-    """The dsconv metadata of a weights file written by `train` (model, classes, input)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{path}: not a readable safetensors weight file ({err})") from err
-    if "dsconv" not in meta:
-        raise ValueError(f"{path}: no dsconv metadata; was it written by `dsconv train`?")
-    return json.loads(meta["dsconv"])

@@ -1,68 +1,125 @@
-"""Training configuration and the two recipes."""
+"""Training configuration: the `Recipe` (optimisation) and `TrainConfig` (the whole run).
+
+Each field's help text lives with it (`opt(default, help)`): the CLI generates its flags from
+these dataclasses, so the API and the command line cannot drift apart.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
-RECIPES: dict[str, dict] = {
-    # The Xception paper's ImageNet recipe (section 4.3).
-    "paper": dict(optimizer="sgd", lr=0.045, momentum=0.9, weight_decay=1e-5, schedule="step",
-                  decay=0.94, decay_epochs=2.0, drop_rate=0.5, label_smoothing=0.0,
-                  ema_decay=0.9999, warmup_epochs=0.0),
+
+def opt(default: Any, help: str, choices: tuple | None = None, flag: bool = True) -> Any:
+    """A dataclass field with CLI metadata: help text, allowed values, whether it is a flag."""
+    meta = {"help": help, "choices": choices, "flag": flag}
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Recipe:
+    """How to optimise. Two named recipes below; every field can be overridden."""
+
+    optimizer: str = opt("adamw", "optimizer", ("adamw", "sgd"))
+    lr: float = opt(3e-3, "peak learning rate (of the classifier when fine-tuning)")
+    momentum: float = opt(0.9, "SGD momentum")
+    weight_decay: float = opt(0.05, "weight decay (not on BN parameters and biases)")
+    schedule: str = opt("cosine", "learning-rate schedule after warm-up", ("cosine", "step"))
+    decay: float = opt(0.0, "step schedule: lr *= decay every decay_epochs")
+    decay_epochs: float = opt(0.0, "step schedule: epochs between decays")
+    warmup_epochs: float = opt(1.0, "linear warm-up (capped at a fifth of the run)")
+    drop_rate: float = opt(0.0, "dropout before the classifier")
+    label_smoothing: float = opt(0.1, "label smoothing of the cross-entropy")
+    ema_decay: float = opt(0.0, "Polyak / EMA weights for evaluation, ramped as TensorFlow's "
+                                "ExponentialMovingAverage: min(decay, (1+n)/(10+n)); 0 = off")
+
+
+RECIPES: dict[str, Recipe] = {
     # A modern default that trains small models fast: AdamW, warm-up + cosine, smoothing.
-    "default": dict(optimizer="adamw", lr=3e-3, momentum=0.9, weight_decay=0.05,
-                    schedule="cosine", decay=0.0, decay_epochs=0.0, drop_rate=0.0,
-                    label_smoothing=0.1, ema_decay=0.0, warmup_epochs=1.0),
+    "default": Recipe(),
+    # The Xception paper's ImageNet recipe (section 4.3).
+    "paper": Recipe(optimizer="sgd", lr=0.045, momentum=0.9, weight_decay=1e-5,
+                    schedule="step", decay=0.94, decay_epochs=2.0, warmup_epochs=0.0,
+                    drop_rate=0.5, label_smoothing=0.0, ema_decay=0.9999),
 }
+RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(Recipe))
 
 
 @dataclass
 class TrainConfig:
-    model: str = "xception_mini"     # registered model name
-    data: str | None = None          # ImageFolder root; None = bundled digits (scikit-learn)
-    out: str = "runs/default"        # output directory (checkpoints, weights, metrics, plots)
-    epochs: int = 15
-    batch_size: int = 64             # global batch (all processes, all accumulation steps)
-    accum_steps: int = 1             # micro-batches per step per process
-    recipe: str = "default"          # 'default' | 'paper'; the fields below override it
-    optimizer: str | None = None     # 'adamw' | 'sgd'
-    lr: float | None = None
-    momentum: float | None = None
-    weight_decay: float | None = None
-    schedule: str | None = None      # 'cosine' | 'step'
-    decay: float | None = None       # step schedule: lr *= decay every decay_epochs
-    decay_epochs: float | None = None
-    warmup_epochs: float | None = None
-    drop_rate: float | None = None   # dropout before the classifier
-    label_smoothing: float | None = None
-    ema_decay: float | None = None   # Polyak / EMA weights for evaluation; 0 = off
-    bn_momentum: float | None = None  # override the model's BN momentum (PyTorch convention)
-    img_size: int | None = None      # default: 16 for digits, the model's size otherwise
-    normalize: str = "tf"            # 'tf' (x / 127.5 - 1) | 'imagenet'
-    augment: bool = True             # random resized crop + flip (image folders)
-    hflip: bool = True
-    val_split: float = 0.1           # image folders without val/: held-out fraction
-    workers: int = 2                 # DataLoader worker processes (image folders)
-    amp: str = "auto"                # 'auto' (bf16 on CUDA, fp32 on CPU) | 'none' | 'bf16' | 'fp16'
-    channels_last: bool = True       # faster convs on CPU and GPU
-    compile: bool = False            # torch.compile the model (CPU training measured 0.9x)
-    grad_clip: float | None = None   # max gradient norm
-    seed: int = 0
-    ckpt_every: int = 0              # also checkpoint every N steps (0: each epoch only)
-    keep_checkpoints: int = 2
-    resume: bool = False
-    device: str = "auto"             # 'auto' | 'cpu' | 'cuda'
-    tensorboard: bool = False
-    progress: bool = True
-    model_kwargs: dict = field(default_factory=dict)  # extra model config overrides
+    model: str | None = opt(None, "registered model name (default: the --init file's model, "
+                                  "else xception_mini)")
+    data: str | None = opt(None, "ImageFolder root (DIR/train + DIR/val, or DIR/<class>); "
+                                 "default: the bundled digits")
+    out: str = opt("runs/default", "output folder: model.safetensors, metrics, checkpoints")
+    epochs: int = opt(15, "epochs to train (in all, counting a resumed run's)")
+    batch_size: int = opt(64, "global batch (all processes, all accumulation steps)")
+    accum_steps: int = opt(1, "micro-batches per step per process")
+    recipe: str = opt("default", "named recipe; the options below override its fields",
+                      ("default", "paper"))
+    # Recipe overrides (None: the recipe's value).
+    optimizer: str | None = opt(None, "optimizer (recipe default)", ("adamw", "sgd"))
+    lr: float | None = opt(None, "peak learning rate (recipe default: 3e-3 / paper 0.045)")
+    momentum: float | None = opt(None, "SGD momentum (recipe default 0.9)")
+    weight_decay: float | None = opt(None, "weight decay (recipe default)")
+    schedule: str | None = opt(None, "lr schedule (recipe default)", ("cosine", "step"))
+    decay: float | None = opt(None, "step schedule factor (paper: 0.94)")
+    decay_epochs: float | None = opt(None, "step schedule period in epochs (paper: 2)")
+    warmup_epochs: float | None = opt(None, "warm-up epochs (recipe default 1 / paper 0)")
+    drop_rate: float | None = opt(None, "dropout before the classifier (paper: 0.5)")
+    label_smoothing: float | None = opt(None, "label smoothing (recipe default 0.1)")
+    ema_decay: float | None = opt(None, "EMA decay of the evaluated weights (paper: 0.9999)")
+    # Fine-tuning.
+    init: str | None = opt(None, "start from these weights (dsconv, Keras .h5/.keras): tensors "
+                                 "matching by name and shape load, a new classifier is made")
+    freeze_epochs: int = opt(0, "epochs to train only the classifier, the base frozen with BN "
+                                "in inference mode")
+    base_lr_scale: float = opt(0.01, "after unfreezing, the base's lr = this x the head's")
+    freeze_bn: bool = opt(False, "keep BN in inference mode after unfreezing too (Keras guide)")
+    # Model.
+    model_args: dict = opt({}, "model config overrides KEY=VALUE (see `dsconv summary`)",
+                           flag=False)
+    bn_momentum: float | None = opt(None, "override the model's BN momentum (PyTorch's)")
+    # Data.
+    img_size: int | None = opt(None, "input size (default: 16 for digits, else the model's)")
+    normalize: str = opt("tf", "input scaling", ("tf", "imagenet"))
+    augment: bool = opt(True, "random resized crop + flip in training (image folders)")
+    hflip: bool = opt(True, "random horizontal flip when augmenting")
+    val_split: float = opt(0.1, "held-out fraction for folders without val/ (0 <= f < 1)")
+    workers: int = opt(2, "DataLoader worker processes (image folders)")
+    # Speed.
+    amp: str = opt("auto", "mixed precision: auto = bf16 on CUDA GPUs that have it, else fp32",
+                   ("auto", "none", "bf16", "fp16"))
+    channels_last: bool = opt(True, "channels-last memory format (faster convs)")
+    compile: bool = opt(False, "torch.compile the model (CPU training measured 0.9x)")
+    grad_clip: float | None = opt(None, "max gradient norm")
+    device: str = opt("auto", "auto | cpu | cuda | cuda:N")
+    # Run.
+    seed: int = opt(0, "seed of init, data order, augmentation and dropout")
+    ckpt_every: int = opt(0, "also checkpoint every N steps (0: each epoch only)")
+    keep_checkpoints: int = opt(2, "checkpoints kept")
+    resume: bool = opt(False, "continue the run in --out from its last checkpoint")
+    overwrite: bool = opt(False, "start over in an --out that holds a run")
+    tensorboard: bool = opt(False, "log to <out>/tensorboard (needs tensorboard)")
+    progress: bool = opt(True, "progress bar and a line per epoch")
 
-    def resolved(self) -> dict:
-        """The recipe's values with this config's explicit overrides applied."""
-        if self.recipe not in RECIPES:
-            raise ValueError(f"recipe={self.recipe!r}: expected one of {sorted(RECIPES)}")
-        out = dict(RECIPES[self.recipe])
-        for k in out:
-            v = getattr(self, k, None)
-            if v is not None:
-                out[k] = v
-        return out
+    def __post_init__(self) -> None:
+        checks = [(self.epochs >= 1, f"epochs={self.epochs}: must be >= 1"),
+                  (self.batch_size >= 1, f"batch_size={self.batch_size}: must be >= 1"),
+                  (self.accum_steps >= 1, f"accum_steps={self.accum_steps}: must be >= 1"),
+                  (0 <= self.val_split < 1, f"val_split={self.val_split}: must be in [0, 1)"),
+                  (self.freeze_epochs >= 0, f"freeze_epochs={self.freeze_epochs}: >= 0"),
+                  (self.recipe in RECIPES, f"recipe={self.recipe!r}: expected one of "
+                                           f"{sorted(RECIPES)}")]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def resolved(self) -> Recipe:
+        """The named recipe with this config's explicit overrides applied."""
+        base = RECIPES[self.recipe]
+        return dataclasses.replace(base, **{k: getattr(self, k) for k in RECIPE_FIELDS
+                                            if getattr(self, k) is not None})

@@ -6,15 +6,19 @@ import json
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
 import torch
 
+from .transforms import normalize
 
-def preprocess_input(x: torch.Tensor) -> torch.Tensor:
+
+def preprocess_input(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Keras's 'tf' mode (Xception, MobileNet): pixels in [0, 255] -> [-1, 1], x / 127.5 - 1.
 
-    x: any shape, uint8 or float; returns float32 of the same shape.
+    x: a tensor or numpy array of any shape, uint8 or float; returns float32 of that shape.
     """
-    return x.to(torch.float32) / 127.5 - 1.0
+    return normalize(torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+                     .to(torch.float32), "tf")
 
 
 @lru_cache(maxsize=1)

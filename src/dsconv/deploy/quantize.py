@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .deploy import export_onnx
+from .onnx import export_onnx
 
 Run = Callable[[torch.Tensor], torch.Tensor]
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")  # ONNX Runtime's calibrators
@@ -141,3 +141,42 @@ def top1_agreement(reference: Run, candidate: Run,
     return {"agreement": same / n, "n": n, "disagreements": n - same,
             "ref_top1": ref_ok / n if labelled else None,
             "cand_top1": cand_ok / n if labelled else None, "max_abs_diff": max_diff}
+
+
+def quantize_model_file(weights: str | Path, output: str | Path, data: str | Path | None = None,
+                        calib_images: int = 256, method: str = "minmax") -> dict:
+    """int8 ONNX of a model file, calibrated on its training images, checked on held-out ones.
+
+    data: the ImageFolder root the model was trained on (None: the bundled digits). Returns
+    {agreement, n, disagreements, ref_top1, cand_top1, int8_ms, fp32_ms, latency_ratio, path}.
+    """
+    from torch.utils.data import DataLoader, Subset
+
+    from ..data import collate, labelled_split
+    from ..utils import median_time
+    from ..weights import load_model
+    from .onnx import onnx_session
+
+    _check_method(method)
+    model, meta = load_model(weights)
+    trained_on = meta.provenance.get("data")
+    train, held_out = (labelled_split(meta.preprocess, meta.classes, data, trained_on, s)
+                       for s in ("train", "eval"))
+    # A seeded random subset, so that every class is likely present in calibration.
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    calib = Subset(train, pick[:calib_images].tolist())
+    calib_batches = (x for x, _, _ in DataLoader(calib, batch_size=32, collate_fn=collate)
+                     if x is not None)
+    loader = DataLoader(held_out, batch_size=64, collate_fn=collate)
+    x = next(x for x, _, _ in loader if x is not None)[:1]
+    with tempfile.TemporaryDirectory(prefix="dsconv-quantize-") as tmp:
+        fp32_path = Path(tmp) / "fp32.onnx"  # one export serves quantization and the timing
+        export_onnx(model, fp32_path, tuple(x.shape[2:]), check=False)
+        fp32 = onnx_session(fp32_path)
+        path = quantize_onnx(fp32_path, output, calib_batches, method=method)
+    int8 = onnx_session(path)
+    res = top1_agreement(model, int8, loader)
+    res["int8_ms"], res["fp32_ms"] = (1e3 * median_time(lambda f=f: f(x), 20) for f in (int8, fp32))
+    res["latency_ratio"] = res["int8_ms"] / res["fp32_ms"]
+    res["path"] = str(path)
+    return res

@@ -24,10 +24,23 @@ from torch import nn
 
 from ..layers import DEPTHWISE
 from ..layers.separable import _SeparableConv
-from .keras_names import CONV_CLASSIFIERS, KerasEntry, keras_table
+from ..models import KerasEntry
+from ..utils import atomic_path
+from .sniff import HDF5_MAGIC, ZIP_MAGIC
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-ZIP_MAGIC = b"PK\x03\x04"
+# Keras classifiers that are 1x1 convolutions (kernel (1, 1, in, out)) rather than Dense.
+CONV_CLASSIFIERS = {"conv_preds"}
+
+
+def keras_table(model: nn.Module) -> list[KerasEntry]:
+    """The model's (Keras name, dsconv path) table, in Keras's layer order, leaving out the
+    entries whose module does not exist in this configuration (the twin's missing BNs, say)."""
+    if not hasattr(model, "keras_layers"):
+        raise ValueError(f"no Keras layer table for {type(model).__name__}: Keras weights map "
+                         "onto Xception and MobileNet v1 models")
+    modules = dict(model.named_modules())
+    return [e for e in model.keras_layers()
+            if e.path in modules and any(True for _ in modules[e.path].parameters())]
 
 
 class WeightFileError(ValueError):
@@ -39,6 +52,16 @@ class LoadReport:
     loaded: list[str] = field(default_factory=list)          # Keras layer names loaded
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why), strict=False
     missing: list[str] = field(default_factory=list)         # dsconv modules left unchanged
+
+    def __str__(self) -> str:
+        lines = [f"loaded {len(self.loaded)} Keras layers"]
+        lines += [f"  skipped {n}: {why}" for n, why in self.skipped[:10]]
+        if len(self.skipped) > 10:
+            lines.append(f"  ... and {len(self.skipped) - 10} more skipped")
+        if self.missing:
+            lines.append(f"  {len(self.missing)} modules kept their values, e.g. "
+                         f"{', '.join(self.missing[:3])}")
+        return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- reading files
@@ -258,6 +281,10 @@ def load_keras_weights(model: nn.Module, path: str | Path, strict: bool = True) 
         hint = ""
         if any("predictions" in p or "conv_preds" in p for p in problems):
             hint = " (include_top / num_classes must match the file)"
+        guess = guess_keras_model(layers)
+        if guess is not None:
+            hint += (f". This file holds {describe_keras_model(guess)}: build that model "
+                     f"(CLI: --model {describe_keras_model(guess)})")
         raise WeightFileError(f"{path}: {len(problems)} problem(s) loading Keras weights into "
                               f"{type(model).__name__}{hint}:\n  " + "\n  ".join(problems[:20]))
     return report
@@ -274,8 +301,7 @@ def export_keras_weights(model: nn.Module, path: str | Path) -> Path:
     modules = dict(model.named_modules())
     counters: dict[str, int] = {}
     names = []
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for e in keras_table(model):
             name = e.keras_name
             if name is None:  # the names a fresh Keras session gives unnamed layers
@@ -292,7 +318,6 @@ def export_keras_weights(model: nn.Module, path: str | Path) -> Path:
         f.attrs["layer_names"] = [n.encode("utf8") for n in names]
         f.attrs["backend"] = b"torch"
         f.attrs["keras_version"] = b"3"
-    tmp.replace(path)
     return path
 
 
@@ -308,5 +333,39 @@ def _keras_weight_names(layer: str, m: nn.Module, n: int) -> list[str]:
     return [f"{layer}/{b}:0" for b in base[:n]]
 
 
+def guess_keras_model(layers: list[tuple[str, list[np.ndarray]]]) -> tuple[str, dict] | None:
+    """(registered model name, config overrides) that a Keras file's layers describe, or None.
+
+    Keras applications name their layers, so the file says what it holds: `block1_conv1` is
+    Xception, `conv_dw_1` MobileNet v1 (alpha = conv1's width / 32); the classifier's shape
+    gives the class count, its absence include_top=False.
+    """
+    shapes = {n: [a.shape for a in arrays] for n, arrays in layers}
+    if "block1_conv1" in shapes:
+        name, classifier, stem = "xception", "predictions", shapes["block1_conv1"][0]
+        kw: dict = {"in_chans": int(stem[2])}
+    elif "conv_dw_1" in shapes and "conv1" in shapes:
+        name, classifier, stem = "mobilenet_v1", "conv_preds", shapes["conv1"][0]
+        kw = {"in_chans": int(stem[2]), "alpha": round(int(stem[3]) / 32, 4)}
+    else:
+        return None
+    if classifier in shapes:
+        kw["num_classes"] = int(shapes[classifier][0][-1])
+    else:
+        kw.update(include_top=False, global_pool=None)
+    return name, kw
+
+
+def describe_keras_model(guess: tuple[str, dict]) -> str:
+    """'mobilenet_v1 --alpha 0.25 --num-classes 1000': the flags that build what a file holds."""
+    name, kw = guess
+    flags = [f"--{k.replace('_', '-')} {v}" for k, v in kw.items()
+             if k in ("alpha", "num_classes", "in_chans") and not (k == "in_chans" and v == 3)]
+    if not kw.get("include_top", True):
+        flags.append("--model-arg include_top=false")
+    return " ".join([name, *flags])
+
+
 __all__ = ["load_keras_weights", "export_keras_weights", "read_keras_weights", "LoadReport",
-           "WeightFileError", "KerasEntry", "module_to_keras"]
+           "WeightFileError", "KerasEntry", "module_to_keras", "guess_keras_model",
+           "describe_keras_model", "keras_table"]

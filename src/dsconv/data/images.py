@@ -1,10 +1,7 @@
-"""Data: image folders on disk (decoded with Pillow) and the bundled digits set (scikit-learn).
+"""Image folders on disk (decoded with Pillow) and images in memory, as datasets.
 
-Every random choice (the epoch's order, each crop and flip) comes from a generator seeded by
-(seed, epoch, sample index), never from global state or worker processes, so that a run
-killed and resumed sees exactly the batches an uninterrupted run would.
-
-Unreadable images are skipped with a warning and counted; they never stop a run.
+Items are (x, label, index). An unreadable image yields x=None and is skipped and counted by
+`collate`; it never stops a run.
 """
 
 from __future__ import annotations
@@ -15,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from .sampling import sample_generator
+from .transforms import normalize, open_image, random_crop_box
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -32,23 +30,6 @@ class DataConfig:
     hflip: bool = True               # random horizontal flip in training
     val_split: float = 0.0           # without val/: this fraction of train/ (stratified)
     seed: int = 0
-
-
-def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
-    """A generator for one sample's augmentation, a pure function of (seed, epoch, index)."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 10_000_019 + index)
-
-
-def normalize(x: torch.Tensor, mode: str) -> torch.Tensor:
-    """(C, H, W) float pixels in [0, 255] -> network input."""
-    if mode == "tf":
-        return x / 127.5 - 1.0
-    if mode == "imagenet":
-        c = x.shape[0]
-        mean = torch.tensor(IMAGENET_MEAN[:c]).view(c, 1, 1) * 255
-        std = torch.tensor(IMAGENET_STD[:c]).view(c, 1, 1) * 255
-        return (x - mean) / std
-    raise ValueError(f"normalize={mode!r}: expected 'tf' or 'imagenet'")
 
 
 def find_images(root: Path) -> tuple[list[tuple[Path, int]], list[str]]:
@@ -91,8 +72,7 @@ class ImageFolder(Dataset):
         from PIL import Image
 
         path, _ = self.samples[index]
-        with Image.open(path) as im:
-            im = im.convert("RGB" if self.in_chans == 3 else "L")
+        with open_image(path, self.in_chans) as im:
             w, h = im.size
             size = self.cfg.img_size
             if self.train and self.cfg.augment:
@@ -118,23 +98,6 @@ class ImageFolder(Dataset):
             return None, self.samples[index][1], index
 
 
-def random_crop_box(w: int, h: int, scale: tuple[float, float], gen: torch.Generator
-                    ) -> tuple[float, float, float, float]:
-    """A random crop of `scale` of the area and aspect ratio in [3/4, 4/3] (Inception's)."""
-    area = w * h
-    for _ in range(10):
-        u = torch.rand(3, generator=gen).tolist()
-        target = area * (scale[0] + u[0] * (scale[1] - scale[0]))
-        ratio = float(np.exp(np.log(3 / 4) + u[1] * (np.log(4 / 3) - np.log(3 / 4))))
-        cw, ch = (target * ratio) ** 0.5, (target / ratio) ** 0.5
-        if cw <= w and ch <= h:
-            x0 = u[2] * (w - cw)
-            y0 = float(torch.rand(1, generator=gen)) * (h - ch)
-            return x0, y0, x0 + cw, y0 + ch
-    side = min(w, h)
-    return (w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2
-
-
 class TensorImages(Dataset):
     """Images already in memory: x (N, C, S, S) network-ready, y (N,). Item: (x, label, index)."""
 
@@ -151,23 +114,6 @@ class TensorImages(Dataset):
 
     def __getitem__(self, index: int):
         return self.x[index], int(self.y[index]), index
-
-
-def digits(img_size: int = 16, seed: int = 0) -> tuple[TensorImages, TensorImages]:
-    """scikit-learn's handwritten digits (1,797 8x8 images, 10 classes), a fixed stratified
-    75/25 split, upsampled to img_size and scaled to [-1, 1]. Returns (train, test)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 8.0 - 1.0  # pixels are 0..16
-    if img_size != 8:
-        x = F.interpolate(x, size=img_size, mode="bilinear", align_corners=False)
-    y = torch.tensor(d.target)
-    idx = np.arange(len(y))
-    tr, te = train_test_split(idx, test_size=0.25, stratify=d.target, random_state=seed)
-    classes = [str(i) for i in range(10)]
-    return (TensorImages(x[tr], y[tr], classes), TensorImages(x[te], y[te], classes))
 
 
 def image_folders(root: str | Path, cfg: DataConfig, in_chans: int = 3
@@ -204,8 +150,19 @@ def collate(batch):
     return (torch.stack([b[0] for b in good]), torch.tensor([b[1] for b in good]), bad)
 
 
-def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> torch.Tensor:
-    """The sample order of one epoch, a pure function of (n, seed, epoch)."""
-    if not shuffle:
-        return torch.arange(n)
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
+def labelled_images(root: str | Path, classes: list[str], cfg: DataConfig, in_chans: int,
+                    split: str = "eval") -> ImageFolder:
+    """The labelled images of `root` for a model that knows `classes`, transformed for eval.
+
+    split 'eval': root/val or root/test when present, else root; 'train': root/train when
+    present, else root. Class folders must match the model's classes.
+    """
+    root = Path(root)
+    for sub in ("train",) if split == "train" else ("val", "test"):
+        if (root / sub).is_dir():
+            root = root / sub
+            break
+    samples, found = find_images(root)
+    if found != list(classes):
+        raise ValueError(f"{root}: classes {found} differ from the model's {list(classes)}")
+    return ImageFolder(samples, list(classes), cfg, train=False, in_chans=in_chans)

@@ -1,12 +1,13 @@
-"""Model weights on disk: safetensors (dsconv's own format) and Keras files, picked by content."""
+"""Tensors in and out of a built model: safetensors files and checked state-dict loading."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..utils import atomic_path
 
 
 def save_weights(model: nn.Module, path: str | Path,
@@ -15,29 +16,10 @@ def save_weights(model: nn.Module, path: str | Path,
     from safetensors.torch import save_file
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
-
-
-def load_weights(model: nn.Module, path: str | Path, strict: bool = True):
-    """Load a .safetensors (dsconv) or Keras (.h5 / .weights.h5 / .keras) file into `model`.
-
-    Mismatched shapes or names raise a ValueError naming the tensors; nothing is unpickled.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weight file not found: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    from .interop.keras import HDF5_MAGIC, ZIP_MAGIC, load_keras_weights
-
-    if head == HDF5_MAGIC or head.startswith(ZIP_MAGIC):
-        return load_keras_weights(model, path, strict=strict)
-    state = read_safetensors(path)
-    return load_state_checked(model, state, str(path), strict)
 
 
 def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -1,0 +1,22 @@
+"""Data: image folders, the bundled digits, ImageNet conventions; deterministic sampling."""
+
+from .digits import digits
+from .imagenet import decode_predictions, imagenet_classes, preprocess_input
+from .images import (
+    IMAGE_EXTENSIONS,
+    DataConfig,
+    ImageFolder,
+    TensorImages,
+    collate,
+    find_images,
+    image_folders,
+    labelled_images,
+)
+from .labelled import labelled_split
+from .sampling import epoch_order, sample_generator
+from .transforms import NORMALIZATIONS, normalize, open_image
+
+__all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input",
+           "IMAGE_EXTENSIONS", "DataConfig", "ImageFolder", "TensorImages", "collate",
+           "find_images", "image_folders", "labelled_images", "labelled_split", "epoch_order",
+           "sample_generator", "NORMALIZATIONS", "normalize", "open_image"]

@@ -1,0 +1,57 @@
+"""Optimizer, parameter groups (head vs base, decay vs none), freezing, mixed precision."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import Recipe
+
+
+def head_parameter_names(model: nn.Module) -> set[str]:
+    """Names of the classifier head's parameters (what fine-tuning trains first)."""
+    return {f"head.{n}" for n, _ in model.head.named_parameters()}
+
+
+def make_optimizer(model: nn.Module, r: Recipe, base_lr_scale: float = 1.0
+                   ) -> torch.optim.Optimizer:
+    """Groups: weight decay on >= 2-D tensors only (not BN parameters and biases); the base
+    (all but the head) at `base_lr_scale` x the rate (`lr_scale` in each group)."""
+    head = head_parameter_names(model)
+    groups = []
+    for is_head in (True, False):
+        for decay in (True, False):
+            params = [p for n, p in model.named_parameters()
+                      if (n in head) == is_head and (p.ndim > 1) == decay]
+            if params:
+                groups.append({"params": params, "weight_decay": r.weight_decay if decay else 0.0,
+                               "lr_scale": 1.0 if is_head else base_lr_scale})
+    if r.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=False)
+    if r.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=r.lr)
+    raise ValueError(f"optimizer={r.optimizer!r}: expected 'adamw' or 'sgd'")
+
+
+def set_base_frozen(model: nn.Module, frozen: bool, bn_eval: bool) -> None:
+    """Freeze (or not) everything but the head; bn_eval puts the base's BN in inference mode,
+    so its running statistics stay as they are (call after model.train())."""
+    head = head_parameter_names(model)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in head or not frozen)
+    if bn_eval:
+        for name, m in model.named_modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and not name.startswith("head."):
+                m.eval()
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: 'auto' -> bf16 on a CUDA GPU that has it, else None (fp32): on CPUs
+    without native bf16 (AVX2 machines) bf16 autocast trained the digits model 5.9x slower."""
+    if amp == "auto":
+        amp = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "none"
+    if amp not in ("none", "bf16", "fp16"):
+        raise ValueError(f"amp={amp!r}: expected 'auto', 'none', 'bf16' or 'fp16'")
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("amp='fp16' needs a CUDA device; use 'bf16' or 'none' on CPU")
+    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]

@@ -1,0 +1,166 @@
+"""A run's setup, step by step: the run folder (fresh or resumed), data, model, optimizer.
+
+`setup(cfg)` returns the fields of a `trainer.Run`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data import DataConfig, digits, image_folders
+from ..models import create_model, model_info
+from ..weights import file_model, image_preprocess, init_from
+from .checkpoint import latest_checkpoint, load_checkpoint_weights, read_state
+from .config import TrainConfig
+from .distributed import setup_distributed
+from .ema import EMA
+from .optim import make_optimizer, resolve_amp
+
+# Settings a resumed run may change; everything else is the run's own.
+RESUME_MAY_CHANGE = ("epochs", "resume", "workers", "progress", "device", "overwrite")
+
+
+def setup(cfg: TrainConfig) -> dict:
+    """Everything a Run holds, from the config (and the checkpoint, when resuming)."""
+    rank, world, device = setup_distributed(cfg.device)
+    resume_from, state, cfg = prepare_out(cfg, rank)
+    recipe = cfg.resolved()
+    name, init_config = resolve_model_name(cfg)
+    size = cfg.img_size or (16 if cfg.data is None else model_info(name).input_size[0])
+    in_chans = cfg.model_args.get("in_chans", init_config.get("in_chans", 3)
+                                  if cfg.data else 1)
+    train_set, val_set = build_data(cfg, in_chans, size)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
+    model, provenance = build_model(cfg, name, init_config, len(train_set.classes), in_chans,
+                                    recipe.drop_rate, rank)
+    steps_per_epoch = check_batches(cfg, world, len(train_set))
+    model.to(device)
+    if cfg.channels_last and model.dims == 2:
+        model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, recipe, cfg.base_lr_scale if cfg.init else 1.0)
+    ema = EMA(model, recipe.ema_decay) if recipe.ema_decay else None
+    fields = dict(step=0, history=[], skipped=set())
+    if state is not None:
+        load_checkpoint_weights(resume_from, model)
+        opt.load_state_dict(state["optimizer"])
+        if ema is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
+        fields = dict(step=state["step"], history=state["history"],
+                      skipped=set(state["skipped"]))
+    amp_dtype = resolve_amp(cfg.amp, device)
+    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.compile:
+        net = torch.compile(net)
+    if rank == 0:
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    from .reporting import tensorboard_writer
+
+    return dict(cfg=cfg, recipe=recipe, rank=rank, world=world, device=device, model=model,
+                net=net, opt=opt, ema=ema, amp_dtype=amp_dtype, train_set=train_set,
+                val_set=val_set, model_name=name, steps_per_epoch=steps_per_epoch,
+                preprocess=image_preprocess(size, in_chans, cfg.normalize),
+                provenance=provenance,
+                scaler=torch.amp.GradScaler(enabled=amp_dtype == torch.float16),
+                tb=tensorboard_writer(Path(cfg.out)) if cfg.tensorboard and rank == 0 else None,
+                **fields)
+
+
+def prepare_out(cfg: TrainConfig, rank: int):
+    """(checkpoint to resume or None, its state or None, the config to run with).
+
+    A folder holding a run is never overwritten silently: --resume continues it, --overwrite
+    starts over. A resumed run keeps its own settings; changed ones are named, not ignored.
+    """
+    out = Path(cfg.out)
+    say = print if rank == 0 and cfg.progress else (lambda *a, **k: None)
+    last = latest_checkpoint(out)
+    if not cfg.resume:
+        if (last is not None or (out / "model.safetensors").exists()) and not cfg.overwrite:
+            raise ValueError(f"{out} already holds a run: --resume continues it, --overwrite "
+                             "starts over, or choose another --out")
+        if cfg.overwrite and rank == 0:
+            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        return None, None, cfg
+    if last is None:
+        say(f"--resume: no checkpoint in {out}, starting from scratch")
+        return None, None, cfg
+    state = read_state(last)
+    saved = state["config"]
+    changed = [f"--{k.replace('_', '-')} {getattr(cfg, k)!r} (the run has {saved[k]!r})"
+               for k in saved if k not in RESUME_MAY_CHANGE and hasattr(cfg, k)
+               and getattr(cfg, k) != saved[k] and getattr(cfg, k) is not None]
+    if changed:
+        raise ValueError("a resumed run keeps its own settings; these differ: "
+                         + "; ".join(changed) + ". Drop them, or start a new run in another --out")
+    run_cfg = TrainConfig(**{**saved, **{k: getattr(cfg, k) for k in RESUME_MAY_CHANGE}})
+    done = state["step"]
+    epochs_done = len(state["history"])
+    if epochs_done > run_cfg.epochs:
+        raise ValueError(f"{last} is at epoch {epochs_done}, beyond --epochs {run_cfg.epochs}: "
+                         "nothing to do (raise --epochs to train further)")
+    say(f"resuming {out} from {last.name} (step {done}, epoch {epochs_done})")
+    return last, state, run_cfg
+
+
+def resolve_model_name(cfg: TrainConfig) -> tuple[str, dict]:
+    """(model name, config from the --init file) : --model wins, else the file's, else mini."""
+    if cfg.init is None:
+        return cfg.model or "xception_mini", {}
+    name, config = file_model(cfg.init)
+    if cfg.model is not None and cfg.model != name:
+        if model_info(cfg.model).builder is not model_info(name).builder:
+            raise ValueError(f"--init {cfg.init} holds {name}, not {cfg.model}: drop --model")
+        name = cfg.model
+    # The classifier is rebuilt for this data; the base keeps the file's architecture.
+    keep = {k: v for k, v in config.items()
+            if k not in ("num_classes", "include_top", "global_pool", "drop_rate")}
+    return name, keep
+
+
+def build_data(cfg: TrainConfig, in_chans: int, img_size: int):
+    """(train set, validation set or None); both carry `.classes`."""
+    if cfg.data is None:
+        return digits(img_size, cfg.seed)
+    dcfg = DataConfig(img_size=img_size, normalize=cfg.normalize, augment=cfg.augment,
+                      hflip=cfg.hflip, val_split=cfg.val_split, seed=cfg.seed)
+    return image_folders(cfg.data, dcfg, in_chans)
+
+
+def build_model(cfg: TrainConfig, name: str, init_config: dict, num_classes: int,
+                in_chans: int, drop_rate: float, rank: int) -> tuple[nn.Module, dict]:
+    """The model (seeded init, then --init weights where they fit) and its provenance."""
+    kwargs = {**init_config, "num_classes": num_classes, "in_chans": in_chans, **cfg.model_args}
+    if drop_rate:
+        kwargs["drop_rate"] = drop_rate
+    if cfg.bn_momentum is not None:
+        kwargs["bn_momentum"] = cfg.bn_momentum
+    model = create_model(name, **kwargs)
+    provenance: dict = {}
+    if cfg.init is not None:
+        report = init_from(model, cfg.init)
+        provenance = {"init": str(cfg.init), "init_loaded": report["loaded"],
+                      "init_reinitialised": len(report["reinitialised"])}
+        if rank == 0 and cfg.progress:
+            fresh = report["reinitialised"]
+            print(f"--init {cfg.init}: loaded {report['loaded']} tensors; new: "
+                  f"{', '.join(fresh[:4]) + (' ...' if len(fresh) > 4 else '') or 'none'}; "
+                  f"unused from the file: {len(report['unused'])}")
+    return model, provenance
+
+
+def check_batches(cfg: TrainConfig, world: int, n_train: int) -> int:
+    """Steps per epoch, after checking the batch splits evenly over processes and steps."""
+    per_rank = cfg.batch_size // world
+    micro = per_rank // cfg.accum_steps
+    if micro * cfg.accum_steps * world != cfg.batch_size or micro == 0:
+        raise ValueError(f"batch_size={cfg.batch_size} must be a multiple of processes "
+                         f"({world}) x accum_steps ({cfg.accum_steps})")
+    if n_train // cfg.batch_size == 0:
+        raise ValueError(f"{n_train} training samples is fewer than one batch "
+                         f"({cfg.batch_size}); lower --batch-size")
+    return n_train // cfg.batch_size
+

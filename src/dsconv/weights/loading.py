@@ -1,0 +1,136 @@
+"""From a file on disk to a running model, in one pass: sniff, read metadata, build, load.
+
+    model, meta = load_model("runs/default/model.safetensors")      # dsconv model file
+    model, meta = load_model("xception_weights_tf_dim_ordering_tf_kernels.h5")  # Keras file
+    save_model(model, "model.safetensors", "xception", classes=[...], preprocess={...})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from torch import nn
+
+from ..data import imagenet_classes
+from ..models import create_model, model_info
+from .keras import (
+    describe_keras_model,
+    guess_keras_model,
+    load_keras_weights,
+    read_keras_weights,
+)
+from .modelfile import ModelMeta, image_preprocess, read_meta
+from .sniff import refuse_pickle, sniff_format
+from .state import load_state_checked, read_safetensors, save_weights
+
+
+def save_model(model: nn.Module, path: str | Path, name: str, classes: list[str] | None = None,
+               preprocess: dict | None = None, provenance: dict | None = None) -> Path:
+    """Write `model` as a dsconv model file (weights + the metadata that rebuilds it)."""
+    from .. import __version__
+
+    config = dataclasses.asdict(model.cfg)
+    pre = preprocess or default_preprocess(name, config)
+    meta = ModelMeta(name, config, classes, pre,
+                     {"dsconv_version": __version__, **(provenance or {})})
+    return save_weights(model, path, metadata={"dsconv": meta.to_json()})
+
+
+def default_preprocess(name: str, config: dict) -> dict:
+    """The preprocessing a registered model's design expects ('tf' scaling, its input size)."""
+    info = model_info(name)
+    return image_preprocess(info.input_size, config.get("in_chans", 3), info.preprocess)
+
+
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True):
+    """Load any supported weight file into an already built `model`, in place."""
+    kind = sniff_format(path)
+    if kind == "keras":
+        return load_keras_weights(model, path, strict=strict)
+    if kind == "torch-pickle":
+        raise refuse_pickle(path)
+    if kind == "onnx":
+        raise ValueError(f"{path}: an ONNX file; it runs as it is (dsconv predict takes it) but "
+                         "its weights do not load back into a PyTorch model")
+    return load_state_checked(model, read_safetensors(path), str(path), strict)
+
+
+def load_model(path: str | Path, model: str | None = None, **overrides
+               ) -> tuple[nn.Module, ModelMeta]:
+    """Build the model a weight file holds and load it; returns (model in eval mode, meta).
+
+    A dsconv model file needs nothing else. A Keras file says what it holds by its layer names
+    (Xception or MobileNet v1, alpha, classes); `model` and `overrides` (alpha=..., ...) must
+    agree with it if given.
+    """
+    kind = sniff_format(path)
+    if kind == "torch-pickle":
+        raise refuse_pickle(path)
+    if kind == "onnx":
+        raise ValueError(f"{path}: an ONNX file: use dsconv.deploy.onnx_session to run it")
+    if kind == "keras":
+        meta = keras_meta(path, model, overrides)
+    else:
+        meta = read_meta(path)
+        if model is not None and model != meta.model:
+            raise ValueError(f"{path} holds {meta.model!r}, not {model!r}: leave out --model")
+        meta.config = {**meta.config, **overrides}
+    net = create_model(meta.model, **meta.config)
+    report = load_weights(net, path)
+    if kind == "keras":
+        meta.provenance["keras_layers_loaded"] = len(report.loaded)
+    meta.config = dataclasses.asdict(net.cfg)
+    return net.eval(), meta
+
+
+def keras_meta(path: str | Path, model: str | None, overrides: dict) -> ModelMeta:
+    """ModelMeta of a Keras applications file: what its layers say, plus the caller's choices."""
+    guess = guess_keras_model(read_keras_weights(path))
+    if guess is None and model is None:
+        raise ValueError(f"{path}: a Keras file whose layer names are not Xception's or MobileNet "
+                         "v1's; pass --model NAME with the model options that built it")
+    name, config = (model, {}) if guess is None else guess
+    if model is not None and guess is not None and model.split("_standard")[0] != guess[0]:
+        raise ValueError(f"{path} holds {guess[0]}, not {model}: use --model "
+                         f"{describe_keras_model(guess)}")
+    config = {**config, **overrides}
+    classes = None
+    if config.get("num_classes") == 1000 and config.get("include_top", True):
+        classes = [n for _, n in imagenet_classes()]  # Keras's ImageNet weights
+    return ModelMeta(name, config, classes, default_preprocess(name, config),
+                     {"created_by": "keras", "source": str(Path(path).name)})
+
+
+def file_model(path: str | Path) -> tuple[str, dict]:
+    """(model name, config) that a weight file holds, without loading its tensors."""
+    kind = sniff_format(path)
+    if kind == "safetensors":
+        meta = read_meta(path)
+        return meta.model, dict(meta.config)
+    if kind == "keras":
+        meta = keras_meta(path, None, {})
+        return meta.model, dict(meta.config)
+    if kind == "torch-pickle":
+        raise refuse_pickle(path)
+    raise ValueError(f"{path}: an ONNX file cannot initialise a model; use the .safetensors "
+                     "model file it was exported from")
+
+
+def init_from(model: nn.Module, path: str | Path) -> dict:
+    """Copy into `model` every tensor of a weight file that matches by name and shape (fine-
+    tuning's start); the rest keeps its fresh init. Returns {loaded, reinitialised, unused}.
+    """
+    kind = sniff_format(path)
+    if kind == "keras":
+        report = load_keras_weights(model, path, strict=False)
+        own = [n for n, _ in model.named_modules()]
+        return {"loaded": len(report.loaded), "reinitialised": report.missing + [
+            n for n, _ in report.skipped if n in own], "unused": [n for n, _ in report.skipped]}
+    if kind != "safetensors":
+        load_weights(model, path)  # raises the clear error for pickles and ONNX
+    state, own = read_safetensors(path), model.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fits, strict=False)
+    return {"loaded": len(fits), "reinitialised": sorted(set(own) - set(fits)),
+            "unused": sorted(set(state) - set(fits))}

@@ -1,0 +1,92 @@
+"""The one model file: safetensors weights + metadata that rebuilds and uses the model.
+
+Every command that writes a model (train, convert, fine-tune) writes this; every command that
+takes weights reads it with no model flags. Metadata key "dsconv", a JSON object:
+
+    schema      1
+    model       registered name ('xception_mini')
+    config      the model's full config (num_classes, in_chans, alpha, ...): create_model(model,
+                **config) rebuilds it exactly
+    classes     class names in output order, or null
+    preprocess  {"kind": "image", "input_size": [H, W], "in_chans": 3, "normalize": "tf",
+                 "resize_ratio": 0.875} (series files carry their own kind and statistics)
+    provenance  where it came from: created_by, source file, data, epochs, metrics, version
+
+Files written by dsconv 0.1 (train's {"model", "model_kwargs", "img_size", ...} and convert's
+{"model"}) are read too, and upgraded in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCHEMA = 1
+
+
+@dataclass
+class ModelMeta:
+    model: str
+    config: dict
+    classes: list[str] | None = None
+    preprocess: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"schema": SCHEMA, **dataclasses.asdict(self)})
+
+    @property
+    def input_size(self) -> tuple[int, ...]:
+        return tuple(self.preprocess.get("input_size", ()))
+
+    @property
+    def in_chans(self) -> int:
+        return int(self.preprocess.get("in_chans", self.config.get("in_chans", 3)))
+
+
+def image_preprocess(input_size: int | tuple[int, ...], in_chans: int, normalize: str = "tf",
+                     resize_ratio: float = 0.875) -> dict:
+    """The preprocessing record of an image model."""
+    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    return {"kind": "image", "input_size": list(size), "in_chans": in_chans,
+            "normalize": normalize, "resize_ratio": resize_ratio}
+
+
+def parse_meta(raw: dict[str, str] | None, source: str) -> ModelMeta:
+    """ModelMeta from a safetensors header's metadata (any dsconv schema so far)."""
+    raw = raw or {}
+    if "dsconv" in raw:
+        try:
+            d = json.loads(raw["dsconv"])
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{source}: corrupt dsconv metadata ({err})") from err
+        if d.get("schema", 0) > SCHEMA:
+            raise ValueError(f"{source}: written by a newer dsconv (schema {d['schema']}); "
+                             "upgrade dsconv to read it")
+        if "schema" in d:
+            return ModelMeta(d["model"], d["config"], d.get("classes"),
+                             d.get("preprocess", {}), d.get("provenance", {}))
+        # dsconv 0.1 `train`: partial model kwargs, image size and normalisation
+        return ModelMeta(d["model"], dict(d.get("model_kwargs", {})), d.get("classes"),
+                         image_preprocess(d["img_size"], d.get("in_chans", 3),
+                                          d.get("normalize", "tf")),
+                         {"created_by": "dsconv train", "data": d.get("data")})
+    if "model" in raw:  # dsconv 0.1 `convert`: only the model name
+        return ModelMeta(raw["model"], {}, None, {}, {"created_by": "dsconv convert"})
+    raise ValueError(f"{source}: no dsconv metadata in this safetensors file, so it does not say "
+                     "which model it holds; load it into a model you build with "
+                     "dsconv.weights.load_weights(model, path)")
+
+
+def read_meta(path: str | Path) -> ModelMeta:
+    """The ModelMeta of a dsconv .safetensors model file (reads the header only)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            raw = f.metadata()
+    except Exception as err:  # noqa: BLE001 - any parse failure is a corrupt file
+        raise ValueError(f"{path}: not a readable safetensors file ({err})") from err
+    return parse_meta(raw, str(path))
