@@ -52,6 +52,7 @@ def test_fuse_bn_with_bias_and_depth_multiplier():
         assert (fuse_bn(model)(x) - model(x)).abs().max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_eager(tmp_path):
     pytest.importorskip("onnxruntime")
     for name, kw, size in [("xception_mini", {}, 33), ("mobilenet_v1", {"alpha": 0.25}, 96)]:
@@ -63,6 +64,7 @@ def test_onnx_export_matches_eager(tmp_path):
     assert "MaxPool" in ops and "Pad" not in ops
 
 
+@pytest.mark.slow
 def test_optimize_backends_match_eager():
     model = randomize_bn(dsconv.create_model("xception_mini"))
     x = torch.randn(3, 3, 24, 24)
@@ -75,6 +77,7 @@ def test_optimize_backends_match_eager():
         optimize(model, "tvm")
 
 
+@pytest.mark.slow
 def test_bench_cli_runs(capsys, tmp_path):
     from dsconv.cli import main
 

@@ -80,8 +80,16 @@ def test_xception_ablation_switches():
     assert n_params(base) - n_params(no_res) == shortcut
     elu = dsconv.create_model("xception", middle_repeats=1, mid_act="elu")
     assert isinstance(elu.blocks.block5.body.sepconv1.mid_act, torch.nn.ELU)
-    pw = dsconv.create_model("xception", middle_repeats=1, order="pointwise_first")
-    assert pw.blocks.block5.body.sepconv1.order == "pointwise_first"
+    # pointwise-first really runs the 1x1 first: record the call order of the two steps.
+    pw = dsconv.create_model("xception", middle_repeats=1, order="pointwise_first").eval()
+    sep = pw.blocks.block3.body.sepconv1  # 128 -> 256: the two orders differ in shapes too
+    calls = []
+    for name in ("pointwise", "depthwise"):
+        getattr(sep, name).register_forward_hook(
+            lambda m, i, o, name=name: calls.append((name, i[0].shape[1], o.shape[1])))
+    with torch.no_grad():
+        pw(torch.randn(1, 3, 71, 71))
+    assert calls == [("pointwise", 128, 256), ("depthwise", 256, 256)]
 
 
 def test_standard_twin_replaces_every_separable_conv():

@@ -21,6 +21,7 @@ def trained(tmp_path_factory):
     return out / "model.safetensors"
 
 
+@pytest.mark.slow
 def test_int8_agrees_with_fp32_on_held_out_digits(trained, tmp_path, capsys):
     out = tmp_path / "int8.onnx"
     assert main(["quantize", str(trained), str(out), "--calib-images", "128", "--json"]) == 0
@@ -50,3 +51,19 @@ def test_bad_calibration_is_refused(tmp_path):
         quantize_int8(model, tmp_path / "q.onnx", [])
     with pytest.raises(ValueError, match="method="):
         quantize_int8(model, tmp_path / "q.onnx", [torch.randn(1, 1, 8, 8)], method="median")
+
+
+@pytest.mark.slow
+def test_int8_through_the_api_matches_fp32_on_digits(trained, tmp_path):
+    # The library path, not the CLI: quantize_int8 on calibration batches, then agreement.
+    from dsconv.data import digits
+    from dsconv.deploy import onnx_session
+    from dsconv.weights import load_model
+
+    model, meta = load_model(trained)
+    train_set, test_set = digits(meta.input_size[0])
+    calib = [train_set.x[i:i + 64] for i in range(0, 256, 64)]
+    path = quantize_int8(model, tmp_path / "api.onnx", calib)
+    batches = [(test_set.x[i:i + 150], test_set.y[i:i + 150]) for i in range(0, 450, 150)]
+    res = top1_agreement(model, onnx_session(path), batches)
+    assert res["n"] == 450 and res["agreement"] >= 0.99, res

@@ -33,6 +33,7 @@ def params(path):
     return load_file(str(path))
 
 
+@pytest.mark.slow
 def test_kill_and_resume_is_bit_identical(tmp_path):
     ref = run_cli(["train", "--epochs", "2", "--out", str(tmp_path / "ref"), *FAST])
     assert ref.returncode == 0, ref.stderr
@@ -57,6 +58,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_equal_single_process(tmp_path):
     common = ["train", "--epochs", "1", "--lr", "1e-3", *FAST]
     ddp = subprocess.run(
@@ -175,15 +177,25 @@ def test_weights_for_another_model_are_refused(tmp_path):
         predict(p, [p])
 
 
+@pytest.mark.slow
 def test_diverging_run_stops_with_clear_message(tmp_path):
     r = run_cli(["train", "--epochs", "1", "--lr", "1e6", "--ckpt-every", "1",
                  "--out", str(tmp_path / "nan"), *FAST])
     assert r.returncode == 3 and "loss became nan" in r.stderr and "Traceback" not in r.stderr
-    last = ckpt.latest_checkpoint(tmp_path / "nan")  # checkpoints before the NaN stay loadable
-    if last is not None:
-        state = ckpt.load_checkpoint(last, __import__("dsconv").create_model(
-            "xception_mini", in_chans=1, num_classes=10))
-        assert state["step"] >= 1
+    # With this seed the loss is NaN at step 2: the update of step 1 made NaN weights, already
+    # written as checkpoint 2. The one named (and `latest`) must be the last finite one.
+    named = Path(r.stderr.split("last good checkpoint is ")[1].split(":")[0])
+    assert named.name == "step-00000001"
+    assert ckpt.latest_checkpoint(tmp_path / "nan") == named
+    model = __import__("dsconv").create_model("xception_mini", in_chans=1, num_classes=10)
+    state = ckpt.load_checkpoint(named, model)
+    assert state["step"] == 1
+    assert all(p.isfinite().all() for p in model.parameters())
+    # ... and the resume the message suggests continues from it.
+    r = run_cli(["train", "--epochs", "1", "--lr", "1e-3", "--ckpt-every", "1", "--resume",
+                 "--out", str(tmp_path / "nan"), *[a for a in FAST if a != "--quiet"]])
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout and "--lr 0.001 (the run has 1000000.0)" in r.stdout
 
 
 def test_amp_auto_is_fp32_on_cpu_and_fp16_needs_cuda():

@@ -67,3 +67,21 @@ def load_checkpoint(path: Path, model: nn.Module) -> dict:
     """Load weights into `model` and return the state dict (optimizer, step, config, ...)."""
     load_checkpoint_weights(path, model)
     return read_state(path)
+
+
+def last_good_checkpoint(out: Path) -> Path | None:
+    """The newest checkpoint whose weights are all finite; `latest` is pointed at it.
+
+    A step that ends in NaN weights is only seen at the next forward pass, after its
+    checkpoint may have been written: resuming from that one would diverge again at once.
+    """
+    root = out / "checkpoints"
+    for path in sorted((p for p in root.glob("step-*") if p.is_dir()), reverse=True):
+        try:
+            state = read_safetensors(path / "weights.safetensors")
+        except ValueError:
+            continue
+        if all(t.isfinite().all() for t in state.values() if t.is_floating_point()):
+            atomic_write_text(root / "latest", path.name)
+            return path
+    return None

@@ -20,8 +20,9 @@ from .distributed import setup_distributed
 from .ema import EMA
 from .optim import make_optimizer, resolve_amp
 
-# Settings a resumed run may change; everything else is the run's own.
-RESUME_MAY_CHANGE = ("epochs", "resume", "workers", "progress", "device", "overwrite")
+# Settings a resumed run may change (what the run is stays: model, data, batch, seed, recipe).
+RESUME_MAY_CHANGE = ("epochs", "resume", "workers", "progress", "device", "overwrite",
+                     "lr", "grad_clip", "ckpt_every", "keep_checkpoints", "tensorboard")
 
 
 def setup(cfg: TrainConfig) -> dict:
@@ -90,13 +91,21 @@ def prepare_out(cfg: TrainConfig, rank: int):
         return None, None, cfg
     state = read_state(last)
     saved = state["config"]
-    changed = [f"--{k.replace('_', '-')} {getattr(cfg, k)!r} (the run has {saved[k]!r})"
-               for k in saved if k not in RESUME_MAY_CHANGE and hasattr(cfg, k)
-               and getattr(cfg, k) != saved[k] and getattr(cfg, k) is not None]
-    if changed:
-        raise ValueError("a resumed run keeps its own settings; these differ: "
-                         + "; ".join(changed) + ". Drop them, or start a new run in another --out")
-    run_cfg = TrainConfig(**{**saved, **{k: getattr(cfg, k) for k in RESUME_MAY_CHANGE}})
+    differ = [k for k in saved if hasattr(cfg, k) and getattr(cfg, k) != saved[k]
+              and getattr(cfg, k) not in (None, TrainConfig.__dataclass_fields__[k].default)]
+    flags = {k: f"--{k.replace('_', '-')} {getattr(cfg, k)!r} (the run has {saved[k]!r})"
+             for k in differ}
+    refused = [flags[k] for k in differ if k not in RESUME_MAY_CHANGE]
+    if refused:
+        raise ValueError("a resumed run keeps what it is; these differ: " + "; ".join(refused)
+                         + ". Drop them, or start a new run in another --out")
+    for k in differ:
+        if k not in ("resume", "progress", "workers"):
+            say(f"resuming with {flags[k]}")
+    # How long to run and where are always this invocation's; the rest only when changed.
+    keep = [k for k in RESUME_MAY_CHANGE[:6] if getattr(cfg, k) is not None] + [
+        k for k in differ if k not in RESUME_MAY_CHANGE[:6]]
+    run_cfg = TrainConfig(**{**saved, **{k: getattr(cfg, k) for k in keep}})
     done = state["step"]
     epochs_done = len(state["history"])
     if epochs_done > run_cfg.epochs:

@@ -173,12 +173,13 @@ def train_step(run: Run, it, epoch: int) -> float:
     if run.world > 1:
         dist.all_reduce(sums)
     if not math.isfinite(sums[0].item()):
-        from .checkpoint import latest_checkpoint
+        from .checkpoint import last_good_checkpoint
 
+        good = last_good_checkpoint(run.out) if run.rank == 0 else None
         raise TrainingDiverged(
             f"loss became {sums[0].item()} at step {run.step} (epoch {epoch}); the last good "
-            f"checkpoint is {latest_checkpoint(run.out) or 'none'}: lower --lr or set "
-            "--grad-clip, then resume with --resume")
+            f"checkpoint is {good or 'none'}: resume from it with --resume and a lower --lr "
+            "or a --grad-clip")
     if cfg.grad_clip:
         run.scaler.unscale_(run.opt)
         nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
