@@ -12,14 +12,14 @@ from ..weights import ModelMeta, load_model
 from .flags import model_overrides
 
 
-def model_from_args(args: argparse.Namespace, source: str, weights: str | None = None
+def model_from_args(args: argparse.Namespace, source: str | None, weights: str | None = None
                     ) -> tuple[nn.Module, str, ModelMeta | None]:
     """(model in eval mode, its name, meta) from a registered name or a weight file.
 
     `source` is a registered name or a path; `weights` loads a file into the named model.
     """
     overrides = model_overrides(args)
-    if weights is None and Path(source).is_file():
+    if weights is None and source is not None and Path(source).is_file():
         weights, source = source, None
     if weights is not None:
         model, meta = load_model(weights, source, **overrides)

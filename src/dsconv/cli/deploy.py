@@ -91,8 +91,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not Path(args.weights).is_file() and not args.random:
         raise ValueError(f"{args.weights}: no such model file (to export random weights of a "
                          "registered model, add --random)")
-    model, name, meta = model_from_args(args, args.model or args.weights,
-                                        args.weights if Path(args.weights).is_file() else None)
+    is_file = Path(args.weights).is_file()
+    model, name, meta = model_from_args(args, args.model if is_file else args.weights,
+                                        args.weights if is_file else None)
     size = input_size(model, name, meta, args.input)
     extra = {"dsconv": meta.to_json()} if meta is not None else None
     res = export_onnx(model, args.output, size, metadata=extra)

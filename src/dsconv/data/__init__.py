@@ -1,4 +1,5 @@
-"""Data: image folders, the bundled digits, ImageNet conventions; deterministic sampling."""
+"""Data: image folders, the bundled digits, series (aeon, .npz, .ts), ImageNet conventions;
+deterministic sampling."""
 
 from .digits import digits
 from .imagenet import decode_predictions, imagenet_classes, preprocess_input
@@ -14,9 +15,11 @@ from .images import (
 )
 from .labelled import labelled_split
 from .sampling import epoch_order, sample_generator
+from .series import SeriesDataset, SeriesPreprocess, list_aeon_datasets, load_series
 from .transforms import NORMALIZATIONS, normalize, open_image
 
 __all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input",
            "IMAGE_EXTENSIONS", "DataConfig", "ImageFolder", "TensorImages", "collate",
            "find_images", "image_folders", "labelled_images", "labelled_split", "epoch_order",
-           "sample_generator", "NORMALIZATIONS", "normalize", "open_image"]
+           "sample_generator", "NORMALIZATIONS", "normalize", "open_image", "SeriesDataset",
+           "SeriesPreprocess", "list_aeon_datasets", "load_series"]

@@ -83,6 +83,8 @@ class TrainConfig:
     model_args: dict = opt({}, "model config overrides KEY=VALUE (see `dsconv summary`)",
                            flag=False)
     bn_momentum: float | None = opt(None, "override the model's BN momentum (PyTorch's)")
+    precise_bn: int = opt(512, "re-estimate BN statistics on this many training samples "
+                               "before each evaluation and the save (0: off)")
     # Data.
     img_size: int | None = opt(None, "input size (default: 16 for digits, else the model's)")
     normalize: str = opt("tf", "input scaling", ("tf", "imagenet"))

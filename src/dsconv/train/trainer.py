@@ -32,6 +32,7 @@ from .config import Recipe, TrainConfig
 from .ema import EMA
 from .metrics import run_eval
 from .optim import set_base_frozen
+from .precise_bn import recalibrate_bn
 from .reporting import epoch_line, progress_bar, write_final_reports, write_metrics_csv
 from .setup import setup
 
@@ -160,9 +161,9 @@ def train_step(run: Run, it, epoch: int) -> float:
     for g in run.opt.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
     run.net.train()
-    frozen = epoch < cfg.freeze_epochs
-    if frozen or cfg.freeze_bn:
-        set_base_frozen(run.model, frozen, bn_eval=True)
+    if cfg.freeze_epochs or cfg.freeze_bn:  # every step: unfreezing must undo it too
+        frozen = epoch < cfg.freeze_epochs
+        set_base_frozen(run.model, frozen, bn_eval=frozen or cfg.freeze_bn)
     sums = torch.zeros(3, dtype=torch.float64)
     for k in range(cfg.accum_steps):
         x, y, bad = next(it)
@@ -209,11 +210,17 @@ def _forward_backward(run: Run, x: torch.Tensor, y: torch.Tensor, sync: bool) ->
 
 
 def eval_model(run: Run) -> nn.Module:
-    """The weights that are evaluated and saved: the EMA's when there is one."""
-    if run.ema is None:
-        return run.model
+    """The weights that are evaluated and saved: the EMA's when there is one, with precise BN
+    statistics (a copy: the training state is untouched, so resuming stays exact)."""
+    cfg = run.cfg
     model = copy.deepcopy(run.model)
-    run.ema.copy_to(model)
+    if run.ema is not None:
+        run.ema.copy_to(model)
+    frozen = cfg.freeze_bn or run.step <= cfg.freeze_epochs * run.steps_per_epoch
+    # The base's BN statistics stay as loaded while they are frozen; the head has none.
+    skip = ("blocks.",) if frozen and (cfg.freeze_bn or cfg.freeze_epochs) else ()
+    recalibrate_bn(model, run.train_set, cfg.precise_bn, max(cfg.batch_size // run.world, 2),
+                   cfg.seed, run.device, skip)
     return model
 
 

@@ -1,0 +1,187 @@
+"""Labelled 1-D (multi-sensor) time series for dsconv's 1-D networks.
+
+Layout: one series is (C, L) = channels x time steps, a batch (N, C, L); univariate (N, L)
+input becomes (N, 1, L).
+
+* Standardisation is per channel, with stats from the training split only (padding excluded).
+* Unequal lengths: standardise, then right-pad with 0 (= the channel mean) to the training max
+  length. A longer series at test/predict time is truncated (with a warning), not resampled:
+  resampling would change the time scale the convolution kernels learned; truncation keeps it.
+* Class labels are strings; all-numeric labels sort numerically ("2" < "10"), others as strings.
+* Reading files and aeon's shipped sets (never downloading) is in series_io.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .series_io import (
+    Raw,
+    as_series_list,
+    check_finite,
+    list_aeon_datasets,
+    read_series_file,
+    read_spec,
+)
+
+__all__ = ["SeriesDataset", "SeriesPreprocess", "list_aeon_datasets", "load_series",
+           "read_series_file"]
+_STD_FLOOR = 1e-8  # a channel with a smaller std counts as constant and gets std 1
+
+
+class SeriesDataset(Dataset):
+    """x (N, C, L) float32, already preprocessed; y (N,) int64.
+
+    Item: (x[i] (C, L), int label, index i). Attributes: classes (list[str]),
+    targets (list[int]), epoch (int, set by the trainer; unused here).
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, classes: Sequence[str]) -> None:
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"need x (N, C, L) and y (N,); got {tuple(x.shape)}, {tuple(y.shape)}")
+        self.x = x.to(torch.float32)
+        self.y = y.to(torch.int64)
+        self.classes = list(classes)
+        self.targets: list[int] = self.y.tolist()
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        return self.x[i], self.targets[i], i
+
+
+@dataclass
+class SeriesPreprocess:
+    """Per-channel standardisation + fixed length; stored in the model file as plain JSON."""
+
+    mean: list[float]  # per channel, from the training split only
+    std: list[float]  # per channel; a constant channel gets 1
+    length: int  # every series is padded/truncated to this many steps
+    channels: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SeriesPreprocess:
+        missing = {"mean", "std", "length", "channels"} - set(d)
+        if missing:
+            raise ValueError(f"series preprocessing lacks keys {sorted(missing)}; has {sorted(d)}")
+        p = cls([float(v) for v in d["mean"]], [float(v) for v in d["std"]],
+                int(d["length"]), int(d["channels"]))
+        if not len(p.mean) == len(p.std) == p.channels or p.length < 1:
+            raise ValueError(f"inconsistent series preprocessing: {d}")
+        return p
+
+    @classmethod
+    def fit(cls, series: Raw) -> SeriesPreprocess:
+        """Stats over every step of every (C, L_i) training series; length = the longest."""
+        flat = np.concatenate(series, axis=1)  # (C, sum L_i): padding never enters the stats
+        std = flat.std(axis=1)
+        std[std < _STD_FLOOR] = 1.0
+        length = max(s.shape[1] for s in series)
+        return cls(flat.mean(axis=1).tolist(), std.tolist(), length, flat.shape[0])
+
+    def apply(self, x: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """Raw (N, C, L) / (N, L) array or list of (C, L_i) / (L_i,) -> float32 (N, C, length).
+
+        Shorter series are right-padded with 0 (the channel mean after standardising); longer
+        ones are truncated to their first `length` steps, with a warning.
+        """
+        series = as_series_list(x)
+        if series[0].shape[0] != self.channels:
+            raise ValueError(f"X has {series[0].shape[0]} channels but the model expects "
+                             f"{self.channels}; pass the training channels in the same order")
+        check_finite(series)
+        long = [i for i, s in enumerate(series) if s.shape[1] > self.length]
+        if long:
+            warnings.warn(f"{len(long)} of {len(series)} series are longer than the model length "
+                          f"{self.length} (up to {max(series[i].shape[1] for i in long)} steps, "
+                          f"e.g. samples {long[:5]}); they are truncated to their first "
+                          f"{self.length} steps", UserWarning, stacklevel=2)
+        mean, std = np.asarray(self.mean)[:, None], np.asarray(self.std)[:, None]
+        out = np.zeros((len(series), self.channels, self.length), dtype=np.float32)
+        for i, s in enumerate(series):
+            n = min(s.shape[1], self.length)
+            out[i, :, :n] = (s[:, :n] - mean) / std
+        return torch.from_numpy(out)
+
+
+def _sort_labels(labels: Sequence[str]) -> list[str]:
+    """Sorted unique labels: numerically when all look numeric ("2" < "10"), else as strings."""
+    uniq = sorted({str(v) for v in labels})
+    try:
+        return sorted(uniq, key=lambda s: (float(s), s))
+    except ValueError:
+        return uniq
+
+
+def _check_xy(series: Raw, labels: np.ndarray | None, what: str) -> None:
+    if labels is None:
+        raise ValueError(f"{what}: labels missing; training needs one class label per series "
+                         "(.npz: a 'y' array; .ts: '@classLabel true' and a label per series)")
+    if len(series) != len(labels):
+        raise ValueError(f"{what}: X has {len(series)} series but y has {len(labels)} labels; "
+                         "they must be the same length")
+    check_finite(series, f"{what} X")
+
+
+def _stratified_split(y: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx): ~frac of each class held out, >= 1 per class kept for training."""
+    rng = np.random.default_rng(seed)
+    val: list[int] = []
+    for k in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == k))
+        val += idx[: min(round(frac * len(idx)), len(idx) - 1)].tolist()
+    if not val:
+        raise ValueError(f"val_split={frac} holds out no series of {len(y)}; use a larger one")
+    val_idx = np.sort(np.asarray(val))
+    return np.setdiff1d(np.arange(len(y)), val_idx), val_idx
+
+
+def load_series(spec: str | Path, val_split: float = 0.0, seed: int = 0
+                ) -> tuple[SeriesDataset, SeriesDataset | None, SeriesPreprocess]:
+    """Load a labelled series classification set: (train, test | val | None, preprocessing).
+
+    spec: 'aeon:NAME' (shipped in aeon, with its published TRAIN/TEST split), a .npz with X
+    (N, C, L) or (N, L) and y (optionally X_test/y_test), a NAME_TRAIN.ts/.arff path (its _TEST
+    partner is found beside it), or a directory holding such a pair. Without a test split,
+    val_split > 0 holds out a stratified seeded split; with one, val_split is ignored (warning).
+    Stats are fitted on the training part only. The same spec and seed give the same arrays.
+    """
+    if not 0.0 <= val_split < 1.0:
+        raise ValueError(f"val_split must be in [0, 1); got {val_split}")
+    xtr, ytr, xte, yte = read_spec(spec)
+    _check_xy(xtr, ytr, "train")
+    classes = _sort_labels(ytr)
+    if len(classes) < 2:
+        raise ValueError(f"only one class ({classes[0]!r}) in the training labels; "
+                         "classification needs at least 2 classes")
+    lookup = {c: i for i, c in enumerate(classes)}
+    y_train = np.array([lookup[v] for v in ytr], dtype=np.int64)
+    if xte is not None:
+        _check_xy(xte, yte, "test")
+        unseen = _sort_labels(set(yte.tolist()) - set(classes))
+        if unseen:
+            raise ValueError(f"the test split contains classes absent from training: {unseen}; "
+                             f"training classes are {classes}")
+        if val_split > 0:
+            warnings.warn("val_split is ignored: this spec has its own test split", stacklevel=2)
+    elif val_split > 0:
+        tr, va = _stratified_split(y_train, val_split, seed)
+        xtr, xte, y_train, yte = [xtr[i] for i in tr], [xtr[i] for i in va], y_train[tr], ytr[va]
+    prep = SeriesPreprocess.fit(xtr)
+    train = SeriesDataset(prep.apply(xtr), torch.from_numpy(y_train), classes)
+    if xte is None:
+        return train, None, prep
+    y_test = torch.tensor([lookup[v] for v in yte], dtype=torch.int64)
+    return train, SeriesDataset(prep.apply(xte), y_test, classes), prep
