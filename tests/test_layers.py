@@ -156,3 +156,21 @@ def test_bad_arguments_name_the_problem(make, word):
 def test_wrong_input_channels_is_a_clear_error():
     with pytest.raises(ValueError, match="expects 4 input channels"):
         SeparableConv2d(4, 8, 3)(torch.randn(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("k,d", [(3, 1), (5, 2), (4, 3)])
+def test_causal_padding_sees_only_the_past(k, d):
+    from dsconv.layers import Conv2d, SeparableConv1d
+
+    conv = SeparableConv1d(3, 4, k, padding="causal", dilation=d)
+    x = torch.randn(2, 3, 20)
+    y = conv(x)
+    assert y.shape == (2, 4, 20)  # Keras: output length = input length
+    for t in (0, 7, 19):
+        x2 = x.clone()
+        x2[..., t + 1:] = torch.randn_like(x2[..., t + 1:])
+        torch.testing.assert_close(conv(x2)[..., :t + 1], y[..., :t + 1])
+        if t < 19:
+            assert not torch.allclose(conv(x2)[..., t + 1:], y[..., t + 1:])
+    with pytest.raises(ValueError, match="1-D layers only"):
+        Conv2d(3, 4, 3, padding="causal")
