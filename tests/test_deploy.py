@@ -107,3 +107,19 @@ def test_bench_against_keras_times_the_same_network():
     # A configuration Keras does not ship is refused, not compared unfairly.
     with pytest.raises(ValueError, match="no counterpart"):
         bench(dsconv.create_model("xception_mini"), 32, [1], ["eager"], against=["keras"])
+
+
+@pytest.mark.slow
+def test_onnx_export_keeps_height_and_width_dynamic_where_it_can(tmp_path):
+    from dsconv.deploy import onnx_session
+
+    m = dsconv.create_model("mobilenet_v1", alpha=0.25, num_classes=3).eval()
+    res = export_onnx(m, tmp_path / "m.onnx", 64)
+    assert res["dynamic_size"] and res["max_abs_diff"] < 1e-4
+    run = onnx_session(tmp_path / "m.onnx")
+    x = torch.randn(2, 3, 71, 97)  # odd sizes: Keras's asymmetric padding at every stride 2
+    with torch.no_grad():
+        torch.testing.assert_close(run(x), m(x), rtol=1e-4, atol=1e-4)
+    # Xception's residual shapes are not provable symbolically: a fixed size, said so.
+    x = dsconv.create_model("xception_mini", num_classes=3)
+    assert export_onnx(x, tmp_path / "x.onnx", 16)["dynamic_size"] is False

@@ -83,7 +83,7 @@ def test_keras_file_to_finetuned_evaluated_predicted_exported_quantized(
     assert rc == 0, err
     onnx_file = tmp_path / "ft.onnx"
     rc, out, err = cli(capsys, "export", model, onnx_file)
-    assert rc == 0 and "input 32x32" in out, err
+    assert rc == 0 and "any input size" in out, err  # MobileNet exports with dynamic H, W
     rc, onnx_out, err = cli(capsys, "predict", "--weights", onnx_file, image(folder))
     assert rc == 0 and onnx_out.split(",")[0] == torch_out.split(",")[0], (onnx_out, torch_out)
     rc, out, err = cli(capsys, "quantize", model, tmp_path / "q.onnx", "--data", folder,

@@ -27,8 +27,8 @@ def check_input(x: torch.Tensor, dims: int, in_chans: int, min_size: int, model:
         raise ValueError(
             f"{model} expects {in_chans} input channels, got shape {tuple(x.shape)}{hint}"
         )
-    spatial = [int(s) for s in x.shape[2:]]
-    if min(spatial) < min_size:
+    spatial = list(x.shape[2:])  # no int(): under torch.export the sizes stay symbolic
+    if any(s < min_size for s in spatial):
         need = "x".join([str(min_size)] * dims)
         raise ValueError(
             f"{model} needs inputs of at least {need}, got {'x'.join(map(str, spatial))}: "

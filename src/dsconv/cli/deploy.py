@@ -97,7 +97,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     size = input_size(model, name, meta, args.input)
     extra = {"dsconv": meta.to_json()} if meta is not None else None
     res = export_onnx(model, args.output, size, metadata=extra)
-    print(f"wrote {res['path']} (input {'x'.join(map(str, size))}); max |onnxruntime - eager| = "
+    shape = "any input size" if res["dynamic_size"] else f"input {'x'.join(map(str, size))}"
+    print(f"wrote {res['path']} ({shape}); max |onnxruntime - eager| = "
           f"{res['max_abs_diff']:.2e}")
     return 0
 

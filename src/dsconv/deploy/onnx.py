@@ -37,38 +37,70 @@ def example_input(model: nn.Module, input_size: int | tuple[int, ...], batch: in
 
 def export_onnx(model: nn.Module, path: str | Path, input_size: int | tuple[int, ...] = 224,
                 dynamic_batch: bool = True, fuse: bool = True, check: bool = True,
-                metadata: dict[str, str] | None = None) -> dict:
+                metadata: dict[str, str] | None = None, dynamic_size: bool = True) -> dict:
     """Export to ONNX (dynamo exporter, opset 18) and check it against eager in onnxruntime.
 
     TensorFlow 'same' padding depends on the input size; the legacy TorchScript exporter fails
-    on it, the dynamo exporter handles it. Returns {'path', 'max_abs_diff'}.
+    on it, the dynamo exporter handles it. dynamic_size: the spatial sizes stay symbolic where
+    torch.export can prove the shapes (MobileNet, 1-D models); where it cannot (Xception's
+    residual adds after a 'same' pool), the file takes `input_size` only. Returns {'path',
+    'max_abs_diff', 'dynamic_size'}.
     """
     path = Path(path)
     net = fuse_bn(model) if fuse else copy.deepcopy(model).eval()
     x = example_input(net, input_size, batch=2)
-    dyn = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
+    dynamic = dynamic_size and _save_if_sound(net, x, path, dynamic_batch, metadata)
+    if not dynamic:
+        _save(_export(net, x, dynamic_batch, spatial=False), path, metadata)
+    result = {"path": str(path), "max_abs_diff": None, "dynamic_size": dynamic}
+    if check:
+        run = onnx_session(path)
+        inputs = [x, example_input(net, input_size, batch=3) if dynamic_batch else x]
+        with torch.inference_mode():
+            result["max_abs_diff"] = max((run(xi) - model.eval()(xi)).abs().max().item()
+                                         for xi in inputs)
+    return result
+
+
+def _save(program, path: Path, metadata: dict[str, str] | None) -> None:
+    with atomic_path(path) as tmp:
+        program.save(str(tmp))
+        if metadata:
+            add_onnx_metadata(tmp, metadata)
+
+
+def _save_if_sound(net: nn.Module, x: torch.Tensor, path: Path, dynamic_batch: bool,
+                   metadata: dict[str, str] | None) -> bool:
+    """Export with symbolic spatial sizes; keep it only if ONNX Runtime matches eager at sizes
+    of both parities. torch.export can specialise a size-dependent branch without a word (an
+    Xception export traced at 33 px broke at 36): a dynamic file is never trusted unchecked."""
+    try:
+        _save(_export(net, x, dynamic_batch, spatial=True), path, metadata)
+        run = onnx_session(path)
+        with torch.inference_mode():
+            for extra in (1, 2, 5):
+                xi = torch.randn(1, x.shape[1], *[s + extra for s in x.shape[2:]])
+                if not torch.allclose(run(xi), net(xi), rtol=1e-3, atol=1e-4):
+                    return False
+    except Exception:  # noqa: BLE001 - any failure means: export at the fixed size instead
+        return False
+    return True
+
+
+def _export(net: nn.Module, x: torch.Tensor, dynamic_batch: bool, spatial: bool):
+    dims = {0: torch.export.Dim("batch", min=1, max=4096)} if dynamic_batch else {}
+    if spatial:
+        low = getattr(getattr(net, "cfg", None), "min_input_size", 1)
+        dims.update({i: torch.export.Dim(f"size{i}", min=max(low, 2), max=65536)
+                     for i in range(2, x.dim())})
     # The exporter logs a line per torchvision op it skips (we use none) and torch's own
     # FutureWarnings from inside it; neither is about the user's model.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        program = torch.onnx.export(net, (x,), dynamo=True, opset_version=18, verbose=False,
-                                    input_names=["x"], output_names=["y"], dynamic_shapes=dyn)
-    with atomic_path(path) as tmp:
-        program.save(str(tmp))
-        if metadata:
-            add_onnx_metadata(tmp, metadata)
-    result = {"path": str(path), "max_abs_diff": None}
-    if check:
-        run = onnx_session(path)
-        with torch.inference_mode():
-            ref = model.eval()(x)
-        xs = example_input(net, input_size, batch=3) if dynamic_batch else x
-        with torch.inference_mode():
-            ref3 = model(xs)
-        diff = max((run(x) - ref).abs().max().item(), (run(xs) - ref3).abs().max().item())
-        result["max_abs_diff"] = diff
-    return result
+        return torch.onnx.export(net, (x,), dynamo=True, opset_version=18, verbose=False,
+                                 input_names=["x"], output_names=["y"],
+                                 dynamic_shapes={"x": dims} if dims else None)
 
 
 def onnx_session(path: str | Path, threads: int | None = None

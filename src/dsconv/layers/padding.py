@@ -11,7 +11,6 @@ we hand it to the convolution itself (no extra copy). Otherwise it is computed p
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -41,10 +40,18 @@ def to_tuple(value: int | Sequence[int], dims: int, name: str) -> tuple[int, ...
 
 
 def same_pad_amounts(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    """(before, after) padding of one axis under TensorFlow's 'same' rule."""
+    """(before, after) padding of one axis under TensorFlow's 'same' rule.
+
+    Integer arithmetic only (no math.ceil, no int()): under torch.export `size` is symbolic,
+    and this keeps an exported model valid for every input size, not just the traced one.
+    """
     effective = (kernel - 1) * dilation + 1
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + effective - size, 0)
+    out = (size + stride - 1) // stride
+    total = (out - 1) * stride + effective - size
+    if not isinstance(total, int):  # symbolic: a max the exporter can keep symbolic
+        total = torch.sym_max(total, 0)
+    else:
+        total = max(total, 0)
     return total // 2, total - total // 2
 
 
@@ -71,8 +78,8 @@ def pad_same(
     spatial = x.shape[-len(kernel):]
     # F.pad takes the last axis first.
     for size, k, s, d in reversed(list(zip(spatial, kernel, stride, dilation))):
-        pads.extend(same_pad_amounts(int(size), k, s, d))
-    if not any(pads):
+        pads.extend(same_pad_amounts(size, k, s, d))
+    if all(isinstance(p, int) and p == 0 for p in pads):  # no guard on symbolic sizes
         return x
     return F.pad(x, pads, value=value)
 

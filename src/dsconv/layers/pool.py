@@ -45,10 +45,10 @@ class _MaxPoolSame(nn.Module):
         """x: (N, C, *spatial) -> (N, C, *ceil(spatial / stride)) for 'same'."""
         if self.dynamic_same:
             spatial = x.shape[-self.dims:]
-            amounts = [same_pad_amounts(int(n), k, s, 1)
+            amounts = [same_pad_amounts(n, k, s, 1)
                        for n, k, s in zip(spatial, self.kernel_size, self.stride)]
             # ceil_mode can only add a window where the stride leaves room for one (s >= 2).
-            if all(a == b or s >= 2 for (b, a), s in zip(amounts, self.stride)):
+            if all(s >= 2 or a == b for (b, a), s in zip(amounts, self.stride)):
                 pad = tuple(b for b, _ in amounts)
                 return _POOL[self.dims](x, self.kernel_size, self.stride, pad, ceil_mode=True)
             x = pad_same(x, self.kernel_size, self.stride, (1,) * self.dims, value=float("-inf"))
