@@ -136,21 +136,26 @@ def test_unknown_model_lists_known_ones():
     assert "Did you mean 'xception'" in str(err.value)
 
 
-def small_input(name):
-    cfg_min = dsconv.create_model(name).cfg.min_input_size
-    return max(cfg_min, 32)
+def small_input(name, batch=2, extra=3):
+    """A small valid input for `name`: (batch, 3, S, S + extra) images or (batch, 3, L) series."""
+    cfg = dsconv.create_model(name).cfg
+    size = max(cfg.min_input_size, 32)
+    if getattr(cfg, "dims", 2) == 1:
+        return torch.randn(batch, 3, 4 * size + extra)
+    return torch.randn(batch, 3, size, size + extra)
+
+
+def light(name):
+    """Keep the big ones light: one middle block for Xception's full-size variants."""
+    big = name.startswith("xception") and name not in ("xception_mini",) and \
+        "time" not in name
+    return {"middle_repeats": 1} if big else {}
 
 
 @pytest.mark.parametrize("name", dsconv.list_models())
 def test_every_model_forward_backward(name):
-    # Keep the big ones light: fewer middle blocks for Xception variants, small alpha otherwise.
-    kw = {"num_classes": 5}
-    if name.startswith("xception") and name != "xception_mini":
-        kw["middle_repeats"] = 1
-    model = dsconv.create_model(name, **kw)
-    size = small_input(name)
-    x = torch.randn(2, 3, size, size + 3)
-    out = model(x)
+    model = dsconv.create_model(name, num_classes=5, **light(name))
+    out = model(small_input(name))
     assert out.shape == (2, 5) and torch.isfinite(out).all()
     out.logsumexp(1).sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
@@ -160,15 +165,30 @@ def test_every_model_forward_backward(name):
 
 @pytest.mark.parametrize("name", dsconv.list_models())
 def test_every_model_features_only(name):
-    kw = {"middle_repeats": 1} if name.startswith("xception") and name != "xception_mini" else {}
-    model = dsconv.create_model(name, features_only=True, **kw).eval()
-    size = max(small_input(name), 64)
+    model = dsconv.create_model(name, features_only=True, **light(name)).eval()
+    x = small_input(name, batch=1, extra=0)
+    size = x.shape[-1]
     with torch.no_grad():
-        feats = model(torch.randn(1, 3, size, size))
-    assert len(feats) == len(model.feature_info) == 5
+        feats = model(x)
+    assert len(feats) == len(model.feature_info) >= 2
     for f, info in zip(feats, model.feature_info):
         assert f.shape[1] == info["num_chs"]
         assert abs(f.shape[-1] - size / info["reduction"]) <= 3
+
+
+@pytest.mark.parametrize("name", [n for n in dsconv.list_models()
+                                  if "tsai_args" in dsconv.model_info(n).expected])
+def test_parameter_counts_equal_tsai(name):
+    # tsai's XceptionTime(3, 2): 399,540; InceptionTime(3, 2): 455,490 (their public source).
+    info = dsconv.model_info(name)
+    assert n_params(dsconv.create_model(name, **info.expected["tsai_args"])) == \
+        info.expected["params"]
+
+
+def test_xceptiontime_is_a_quarter_of_its_twin():
+    sep = n_params(dsconv.create_model("xceptiontime", in_chans=6, num_classes=4))
+    std = n_params(dsconv.create_model("xceptiontime_standard", in_chans=6, num_classes=4))
+    assert sep <= std / 4
 
 
 def test_xception_mini_is_small():

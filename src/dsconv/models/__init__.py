@@ -1,13 +1,16 @@
 """Models and their registry. Each model file registers its own variants on import."""
 
-from . import mobilenet, xception  # noqa: F401  (registers the models)
+from . import inceptiontime, mobilenet, xception, xceptiontime  # noqa: F401  (registers)
 from .base import ClassifierModel, KerasEntry, make_config
 from .mobilenet import MobileNetV1, MobileNetV1Config
 from .registry import ModelInfo, create_model, list_models, model_info, register_model
+from .inceptiontime import InceptionTime, InceptionTimeConfig
 from .xception import Xception, XceptionConfig
+from .xceptiontime import XceptionTime, XceptionTimeConfig
 
 __all__ = [
     "ClassifierModel", "KerasEntry", "make_config", "ModelInfo",
-    "Xception", "XceptionConfig", "MobileNetV1", "MobileNetV1Config",
+    "Xception", "XceptionConfig", "MobileNetV1", "MobileNetV1Config", "XceptionTime",
+    "XceptionTimeConfig", "InceptionTime", "InceptionTimeConfig",
     "create_model", "list_models", "model_info", "register_model",
 ]

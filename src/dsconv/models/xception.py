@@ -170,3 +170,16 @@ XCEPTION_MINI = dict(
 def xception_mini(**kw) -> Xception:
     """A small Xception (4 middle blocks, <=256 ch) for 8-64 px images."""
     return Xception(**{**XCEPTION_MINI, **kw})
+
+
+XCEPTION_1D = dict(
+    dims=1, num_classes=2, in_chans=3, kernel_size=9, stem_widths=(32, 64), stem_stride=2,
+    stem_padding="same", entry_widths=(64, 128, 256), middle_width=256, middle_repeats=4,
+    exit_widths=(256, 384), head_widths=(512, 768), min_input_size=16,
+)
+
+
+@register_model(input_size=(512,), preprocess="standardize")
+def xception1d(**kw) -> Xception:
+    """Xception's entry / middle / exit flows in 1-D, kernel 9, for long sequences."""
+    return Xception(**{**XCEPTION_1D, **kw})

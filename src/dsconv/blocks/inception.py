@@ -1,0 +1,71 @@
+"""The multi-kernel module of InceptionTime and XceptionTime, for sequences (1-D).
+
+    x -> 1x1 bottleneck -> [conv k1 | conv k2 | conv k3]  ┐
+    x -> max-pool 3 -> 1x1 --------------------------------┴-> concat (4 * nf channels)
+
+In XceptionTime (Rahimian et al. 2019) the three branch convs are depthwise separable; in
+InceptionTime (Fawaz et al. 2020) they are regular convs, followed by BN + ReLU. One module
+serves both ends of the spectrum: `ConvStyle.conv_mode` picks separable or standard, and
+`segments` (between 1 and the channel count) the Inception points in between. Kernels 39/19/9
+(tsai's odd versions of the papers' 40/20/10, so 'same' padding is symmetric).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers import CONV, MAXPOOL, POINTWISE, SEPARABLE
+from .conv import ConvStyle, conv_norm_act
+
+
+class MultiKernelModule(nn.Module):
+    """(N, in_ch, L) -> (N, 4 * nf, L)."""
+
+    def __init__(self, in_ch: int, nf: int, kernels: tuple[int, ...], style: ConvStyle,
+                 bottleneck: bool = True, norm_act: bool = False,
+                 segments: int | None = None) -> None:
+        super().__init__()
+        d = style.dims
+        self.bottleneck = POINTWISE[d](in_ch, nf) if bottleneck else nn.Identity()
+        ch = nf if bottleneck else in_ch
+        if style.conv_mode == "standard":
+            self.convs = nn.ModuleList(CONV[d](ch, nf, k) for k in kernels)
+        else:
+            self.convs = nn.ModuleList(SEPARABLE[d](ch, nf, k, segments=segments, order=style.order,
+                                                    mid_act=style.mid_act) for k in kernels)
+        self.pool = MAXPOOL[d](3, 1)
+        self.pool_conv = POINTWISE[d](in_ch, nf)
+        out = nf * (len(kernels) + 1)
+        self.bn = style.norm(out) if norm_act else nn.Identity()
+        self.act = style.act() if norm_act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bottleneck(x)
+        y = torch.cat([conv(y) for conv in self.convs] + [self.pool_conv(self.pool(x))], 1)
+        return self.act(self.bn(y))
+
+
+def shortcut(in_ch: int, out_ch: int, style: ConvStyle) -> nn.Module:
+    """The residual path: BN alone when the widths agree, else a 1x1 conv + BN (tsai's)."""
+    if in_ch == out_ch:
+        return style.norm(in_ch)
+    return conv_norm_act(POINTWISE[style.dims](in_ch, out_ch), out_ch, style.norm, None)
+
+
+class ResidualStage(nn.Module):
+    """A run of modules with one shortcut from its input to its output, then ReLU.
+
+    (N, in_ch, L) -> (N, out_ch, L). `modules` is the stage's list of modules.
+    """
+
+    def __init__(self, modules: list[nn.Module], in_ch: int, out_ch: int, style: ConvStyle,
+                 residual: bool = True) -> None:
+        super().__init__()
+        self.body = nn.Sequential(*modules)
+        self.shortcut = shortcut(in_ch, out_ch, style) if residual else None
+        self.act = style.act() if residual else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return self.act(y + self.shortcut(x)) if self.shortcut is not None else y

@@ -1,0 +1,88 @@
+"""InceptionTime (Fawaz et al. 2020, "InceptionTime: Finding AlexNet for Time Series
+Classification"), one network of the paper's ensemble of five, as tsai implements it.
+
+    6 multi-kernel modules, regular-conv branches 39/19/9 (the paper's 40/20/10 made odd),
+    32 filters each, bottleneck 32, BN + ReLU after each module;
+    a residual shortcut every 3 modules, ReLU after each add
+    head: global average pool, linear classifier
+
+tsai's `InceptionTime(3, 2)` has 455,490 parameters; `inceptiontime(in_chans=3,
+num_classes=2)` here has the same (tested). It is the Inception end of the spectrum that
+XceptionTime is the separable end of: `conv_mode='separable'` or `segments` move it along.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..blocks import ClassifierHead, ConvStyle
+from ..blocks.inception import MultiKernelModule, ResidualStage
+from .base import ClassifierModel, init_weights, make_config
+from .registry import register_model
+
+
+@dataclass
+class InceptionTimeConfig:
+    num_classes: int = 2             # classifier outputs (0: pooled features)
+    in_chans: int = 3                # sensor channels
+    dims: int = 1                    # sequences
+    nf: int = 32                     # filters per branch (and bottleneck width)
+    depth: int = 6                   # modules
+    residual_every: int = 3          # a shortcut around every 3 modules
+    kernels: tuple[int, ...] = (39, 19, 9)
+    residual: bool = True
+    conv_mode: str = "standard"      # 'separable': XceptionTime-style branches
+    segments: int | None = None      # with conv_mode='separable': groups of the spatial step
+    act_layer: str = "relu"
+    norm_layer: str = "batchnorm"
+    bn_eps: float = 1e-5             # tsai uses PyTorch's defaults
+    bn_momentum: float = 0.1
+    drop_rate: float = 0.0           # dropout before the classifier
+    include_top: bool = True
+    global_pool: str | None = "avg"
+    min_input_size: int = 1          # any length
+
+    def style(self) -> ConvStyle:
+        return ConvStyle(self.dims, self.conv_mode, "depthwise_first", None, self.act_layer,
+                         self.norm_layer, self.bn_eps, self.bn_momentum)
+
+
+class InceptionTime(ClassifierModel):
+    """InceptionTime: (N, in_chans, L) -> (N, num_classes)."""
+
+    def __init__(self, cfg: InceptionTimeConfig | None = None, features_only: bool = False,
+                 **overrides) -> None:
+        super().__init__()
+        cfg = make_config(InceptionTimeConfig, cfg, overrides)
+        if cfg.depth % cfg.residual_every:
+            raise ValueError(f"depth={cfg.depth} must be a multiple of residual_every="
+                             f"{cfg.residual_every}")
+        self.cfg, self.features_only = cfg, features_only
+        style, width = cfg.style(), cfg.nf * (len(cfg.kernels) + 1)
+        stages: OrderedDict[str, nn.Module] = OrderedDict()
+        ch = cfg.in_chans
+        for s in range(cfg.depth // cfg.residual_every):
+            mods, stage_in = [], ch
+            for _ in range(cfg.residual_every):
+                # tsai: no bottleneck for a single input channel (nothing to mix).
+                mods.append(MultiKernelModule(ch, cfg.nf, cfg.kernels, style, ch > 1,
+                                              norm_act=True, segments=cfg.segments))
+                ch = width
+            stages[f"stage{s + 1}"] = ResidualStage(mods, stage_in, ch, style, cfg.residual)
+        self.blocks = nn.Sequential(stages)
+        self.num_features = width
+        self.feature_info = [dict(num_chs=width, reduction=1, module=f"blocks.{n}", index=i)
+                             for i, n in enumerate(stages)]
+        self.head = ClassifierHead(width, cfg.num_classes, cfg.global_pool, cfg.include_top,
+                                   (), cfg.drop_rate, style.act)
+        init_weights(self)
+
+
+@register_model(input_size=(128,), preprocess="standardize",
+                expected=dict(params=455_490, tsai_args=dict(in_chans=3, num_classes=2)))
+def inceptiontime(**kw) -> InceptionTime:
+    """InceptionTime: one network of the paper's ensemble (tsai-exact), regular convs."""
+    return InceptionTime(**kw)
