@@ -45,6 +45,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    values = (args.input or "").lower().split("x")
+    if args.in_chans is None and args.model in list_models() and \
+            len(values) == model_info(args.model).dims + 1 and values[0].isdigit():
+        args.in_chans = int(values[0])  # 'CxL': build the model for C channels
     model, name, meta = model_from_args(args, args.model)
     prof = profile(model, input_size(model, name, meta, args.input))
     if args.json:

@@ -63,7 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         val = f" | {s['val_name']} top-1 {f['val_top1']:.4f}" if "val_top1" in f else ""
         print(f"trained {s['model']} for {s['epochs']} epochs ({s['steps']} steps, "
               f"{s['processes']} process(es)) in {s['wall_s']:.1f} s: train acc "
-              f"{f['train_acc']:.4f}{val}; skipped images: {s['skipped_images']}")
+              f"{f['train_acc']:.4f}{val}"
+              + (f"; skipped images: {s['skipped_images']}" if s["skipped_images"] else ""))
         print(f"wrote {s['out']}/model.safetensors, metrics.csv, curves.png, summary.json")
     return 0
 
@@ -75,7 +76,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(m, indent=1))
         return 0
     top5 = f", top-5 {m['top5']:.4f}" if len(m["classes"]) > 5 else ""
-    print(f"{m['n']} images ({m['split']}): top-1 {m['top1']:.4f}{top5}, loss {m['loss']:.4f}"
+    print(f"{m['n']} {m['unit']} ({m['split']}): top-1 {m['top1']:.4f}{top5}, loss {m['loss']:.4f}"
           + (f"; skipped {len(m['skipped'])} unreadable" if m["skipped"] else ""))
     for c, acc in zip(m["classes"], m["per_class"]):
         print(f"  {c:>20}: {'-' if acc is None else f'{acc:.4f}'}")

@@ -15,11 +15,20 @@ from .images import (
 )
 from .labelled import labelled_split
 from .sampling import epoch_order, sample_generator
-from .series import SeriesDataset, SeriesPreprocess, list_aeon_datasets, load_series
+from .series import (
+    SeriesDataset,
+    SeriesPreprocess,
+    is_series_spec,
+    labelled_series,
+    list_aeon_datasets,
+    load_series,
+    read_series_file,
+)
 from .transforms import NORMALIZATIONS, normalize, open_image
 
 __all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input",
            "IMAGE_EXTENSIONS", "DataConfig", "ImageFolder", "TensorImages", "collate",
            "find_images", "image_folders", "labelled_images", "labelled_split", "epoch_order",
            "sample_generator", "NORMALIZATIONS", "normalize", "open_image", "SeriesDataset",
-           "SeriesPreprocess", "list_aeon_datasets", "load_series"]
+           "SeriesPreprocess", "list_aeon_datasets", "load_series", "is_series_spec",
+           "labelled_series", "read_series_file"]

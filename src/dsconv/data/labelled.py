@@ -8,6 +8,7 @@ from torch.utils.data import Dataset
 
 from .digits import digits
 from .images import DataConfig, labelled_images
+from .series import labelled_series
 
 
 def labelled_split(preprocess: dict, classes: list[str], data: str | Path | None,
@@ -18,8 +19,12 @@ def labelled_split(preprocess: dict, classes: list[str], data: str | Path | None
     root; 'train': its train/), or None for the bundled digits (test or train split), which
     is allowed only when the model was trained on them (`trained_on` is None).
     """
-    if preprocess.get("kind", "image") != "image":
-        raise ValueError(f"a {preprocess.get('kind')} model needs its own data loader")
+    if preprocess.get("kind") == "series":
+        if data is None:
+            data = trained_on
+        if data is None:
+            raise ValueError("--data is required: e.g. aeon:BasicMotions or a .npz file")
+        return labelled_series(data, preprocess, classes, split)
     size = preprocess["input_size"][0]
     if data is None:
         if trained_on is not None:

@@ -32,7 +32,7 @@ from .series_io import (
 )
 
 __all__ = ["SeriesDataset", "SeriesPreprocess", "list_aeon_datasets", "load_series",
-           "read_series_file"]
+           "read_series_file", "is_series_spec", "labelled_series"]
 _STD_FLOOR = 1e-8  # a channel with a smaller std counts as constant and gets std 1
 
 
@@ -185,3 +185,36 @@ def load_series(spec: str | Path, val_split: float = 0.0, seed: int = 0
         return train, None, prep
     y_test = torch.tensor([lookup[v] for v in yte], dtype=torch.int64)
     return train, SeriesDataset(prep.apply(xte), y_test, classes), prep
+
+
+def is_series_spec(spec: str | Path | None) -> bool:
+    """True for 'aeon:NAME', .npz/.npy/.ts/.arff/.csv files and folders of NAME_TRAIN.ts."""
+    if spec is None:
+        return False
+    text = str(spec)
+    if text.startswith("aeon:"):
+        return True
+    path = Path(text)
+    if path.suffix.lower() in (".npz", ".npy", ".ts", ".arff", ".csv"):
+        return True
+    return path.is_dir() and any(path.glob("*_TRAIN.ts")) or path.is_dir() and any(
+        path.glob("*_TRAIN.arff"))
+
+
+def labelled_series(spec: str | Path, preprocess: dict, classes: Sequence[str],
+                    split: str = "eval") -> SeriesDataset:
+    """A model's labelled series: its own statistics and class order, never refitted.
+
+    split 'eval': the spec's test split (the whole file when it has none); 'train': its
+    training split. Labels the model does not know are an error naming them.
+    """
+    xtr, ytr, xte, yte = read_spec(spec)
+    x, y = (xtr, ytr) if split == "train" or xte is None else (xte, yte)
+    _check_xy(x, y, split)
+    lookup = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({v for v in y.tolist() if v not in lookup})
+    if unknown:
+        raise ValueError(f"{spec}: labels {unknown} are not among the model's classes "
+                         f"{list(classes)}")
+    prep = SeriesPreprocess.from_dict(preprocess)
+    return SeriesDataset(prep.apply(x), torch.tensor([lookup[v] for v in y.tolist()]), classes)

@@ -2,9 +2,9 @@
 
 from . import inceptiontime, mobilenet, xception, xceptiontime  # noqa: F401  (registers)
 from .base import ClassifierModel, KerasEntry, make_config
+from .inceptiontime import InceptionTime, InceptionTimeConfig
 from .mobilenet import MobileNetV1, MobileNetV1Config
 from .registry import ModelInfo, create_model, list_models, model_info, register_model
-from .inceptiontime import InceptionTime, InceptionTimeConfig
 from .xception import Xception, XceptionConfig
 from .xceptiontime import XceptionTime, XceptionTimeConfig
 

@@ -40,6 +40,9 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # A modern default that trains small models fast: AdamW, warm-up + cosine, smoothing.
     "default": Recipe(),
+    # Series (the default for 1-D models): small data sets, many short epochs; tsai's usual
+    # AdamW 1e-3 with no smoothing, which InceptionTime's own Adam 1e-3 setup is close to.
+    "series": Recipe(lr=1e-3, weight_decay=0.01, warmup_epochs=0.0, label_smoothing=0.0),
     # The Xception paper's ImageNet recipe (section 4.3).
     "paper": Recipe(optimizer="sgd", lr=0.045, momentum=0.9, weight_decay=1e-5,
                     schedule="step", decay=0.94, decay_epochs=2.0, warmup_epochs=0.0,
@@ -52,14 +55,18 @@ RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(Recipe))
 class TrainConfig:
     model: str | None = opt(None, "registered model name (default: the --init file's model, "
                                   "else xception_mini)")
-    data: str | None = opt(None, "ImageFolder root (DIR/train + DIR/val, or DIR/<class>); "
-                                 "default: the bundled digits")
+    data: str | None = opt(None, "ImageFolder root (DIR/train + DIR/val, or DIR/<class>), or "
+                                 "series: aeon:NAME, a .npz (X, y), NAME_TRAIN.ts; default: "
+                                 "the bundled digits")
     out: str = opt("runs/default", "output folder: model.safetensors, metrics, checkpoints")
-    epochs: int = opt(15, "epochs to train (in all, counting a resumed run's)")
-    batch_size: int = opt(64, "global batch (all processes, all accumulation steps)")
+    epochs: int | None = opt(None, "epochs in all, counting a resumed run's (default: 15 for "
+                                   "images, 100 for series)")
+    batch_size: int | None = opt(None, "global batch, all processes and accumulation steps "
+                                       "(default: 64 for images, 16 for series)")
     accum_steps: int = opt(1, "micro-batches per step per process")
-    recipe: str = opt("default", "named recipe; the options below override its fields",
-                      ("default", "paper"))
+    recipe: str | None = opt(None, "named recipe (default: 'series' for series data, else "
+                                   "'default'); the options below override its fields",
+                             ("default", "paper", "series"))
     # Recipe overrides (None: the recipe's value).
     optimizer: str | None = opt(None, "optimizer (recipe default)", ("adamw", "sgd"))
     lr: float | None = opt(None, "peak learning rate (recipe default: 3e-3 / paper 0.045)")
@@ -109,19 +116,28 @@ class TrainConfig:
     progress: bool = opt(True, "progress bar and a line per epoch")
 
     def __post_init__(self) -> None:
-        checks = [(self.epochs >= 1, f"epochs={self.epochs}: must be >= 1"),
-                  (self.batch_size >= 1, f"batch_size={self.batch_size}: must be >= 1"),
+        checks = [(self.epochs is None or self.epochs >= 1,
+                   f"epochs={self.epochs}: must be >= 1"),
+                  (self.batch_size is None or self.batch_size >= 1,
+                   f"batch_size={self.batch_size}: must be >= 1"),
                   (self.accum_steps >= 1, f"accum_steps={self.accum_steps}: must be >= 1"),
                   (0 <= self.val_split < 1, f"val_split={self.val_split}: must be in [0, 1)"),
                   (self.freeze_epochs >= 0, f"freeze_epochs={self.freeze_epochs}: >= 0"),
-                  (self.recipe in RECIPES, f"recipe={self.recipe!r}: expected one of "
-                                           f"{sorted(RECIPES)}")]
+                  (self.recipe is None or self.recipe in RECIPES,
+                   f"recipe={self.recipe!r}: expected one of {sorted(RECIPES)}")]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
 
+    def with_defaults(self, series: bool) -> TrainConfig:
+        """This config with the data-dependent defaults (epochs, batch, recipe) filled in."""
+        return dataclasses.replace(
+            self, epochs=self.epochs or (100 if series else 15),
+            batch_size=self.batch_size or (16 if series else 64),
+            recipe=self.recipe or ("series" if series else "default"))
+
     def resolved(self) -> Recipe:
         """The named recipe with this config's explicit overrides applied."""
-        base = RECIPES[self.recipe]
+        base = RECIPES[self.recipe or "default"]
         return dataclasses.replace(base, **{k: getattr(self, k) for k in RECIPE_FIELDS
                                             if getattr(self, k) is not None})

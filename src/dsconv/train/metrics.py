@@ -33,7 +33,7 @@ def run_eval(model: nn.Module, dataset: Dataset, num_classes: int, batch_size: i
         if x is None:
             continue
         x = x.to(device)
-        if channels_last:
+        if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         logits = model(x).float().cpu()
         loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()

@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..data import DataConfig, digits, image_folders
+from ..data import DataConfig, digits, image_folders, is_series_spec, load_series
 from ..models import create_model, model_info
 from ..weights import file_model, image_preprocess, init_from
 from .checkpoint import latest_checkpoint, load_checkpoint_weights, read_state
@@ -29,16 +31,27 @@ def setup(cfg: TrainConfig) -> dict:
     """Everything a Run holds, from the config (and the checkpoint, when resuming)."""
     rank, world, device = setup_distributed(cfg.device)
     resume_from, state, cfg = prepare_out(cfg, rank)
+    series = is_series_spec(cfg.data)
+    cfg = cfg.with_defaults(series)
     recipe = cfg.resolved()
-    name, init_config = resolve_model_name(cfg)
-    size = cfg.img_size or (16 if cfg.data is None else model_info(name).input_size[0])
-    in_chans = cfg.model_args.get("in_chans", init_config.get("in_chans", 3)
-                                  if cfg.data else 1)
-    train_set, val_set = build_data(cfg, in_chans, size)
+    name, init_config = resolve_model_name(cfg, series)
+    if series:
+        with warnings.catch_warnings():  # the default --val-split meets a published split
+            warnings.filterwarnings("ignore", "val_split is ignored")
+            train_set, val_set, prep = load_series(cfg.data, cfg.val_split, cfg.seed)
+        in_chans = prep.channels
+        preprocess = {"kind": "series", "input_size": [prep.length], "in_chans": in_chans,
+                      **prep.to_dict()}
+    else:
+        size = cfg.img_size or (16 if cfg.data is None else model_info(name).input_size[0])
+        in_chans = cfg.model_args.get("in_chans", init_config.get("in_chans", 3)
+                                      if cfg.data else 1)
+        train_set, val_set = build_data(cfg, in_chans, size)
+        preprocess = image_preprocess(size, in_chans, cfg.normalize)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
     model, provenance = build_model(cfg, name, init_config, len(train_set.classes), in_chans,
                                     recipe.drop_rate, rank)
-    steps_per_epoch = check_batches(cfg, world, len(train_set))
+    cfg, steps_per_epoch = check_batches(cfg, world, len(train_set), rank)
     model.to(device)
     if cfg.channels_last and model.dims == 2:
         model.to(memory_format=torch.channels_last)
@@ -63,7 +76,7 @@ def setup(cfg: TrainConfig) -> dict:
     return dict(cfg=cfg, recipe=recipe, rank=rank, world=world, device=device, model=model,
                 net=net, opt=opt, ema=ema, amp_dtype=amp_dtype, train_set=train_set,
                 val_set=val_set, model_name=name, steps_per_epoch=steps_per_epoch,
-                preprocess=image_preprocess(size, in_chans, cfg.normalize),
+                preprocess=preprocess,
                 provenance=provenance,
                 scaler=torch.amp.GradScaler(enabled=amp_dtype == torch.float16),
                 tb=tensorboard_writer(Path(cfg.out)) if cfg.tensorboard and rank == 0 else None,
@@ -115,10 +128,16 @@ def prepare_out(cfg: TrainConfig, rank: int):
     return last, state, run_cfg
 
 
-def resolve_model_name(cfg: TrainConfig) -> tuple[str, dict]:
-    """(model name, config from the --init file) : --model wins, else the file's, else mini."""
+def resolve_model_name(cfg: TrainConfig, series: bool = False) -> tuple[str, dict]:
+    """(model name, config from the --init file): --model wins, else the file's, else
+    xception_mini for images and xceptiontime for series."""
     if cfg.init is None:
-        return cfg.model or "xception_mini", {}
+        name = cfg.model or ("xceptiontime" if series else "xception_mini")
+        if model_info(name).dims != (1 if series else 2):
+            kind = "series" if series else "image"
+            raise ValueError(f"--model {name} takes {model_info(name).dims}-D inputs, but "
+                             f"--data {cfg.data or '(digits)'} is {kind} data")
+        return name, {}
     name, config = file_model(cfg.init)
     if cfg.model is not None and cfg.model != name:
         if model_info(cfg.model).builder is not model_info(name).builder:
@@ -161,8 +180,16 @@ def build_model(cfg: TrainConfig, name: str, init_config: dict, num_classes: int
     return model, provenance
 
 
-def check_batches(cfg: TrainConfig, world: int, n_train: int) -> int:
-    """Steps per epoch, after checking the batch splits evenly over processes and steps."""
+def check_batches(cfg: TrainConfig, world: int, n_train: int, rank: int = 0
+                  ) -> tuple[TrainConfig, int]:
+    """(config, steps per epoch), after checking the batch splits evenly over processes and
+    steps. A batch larger than the whole training set is lowered to it, and said so."""
+    if cfg.batch_size > n_train:
+        unit = world * cfg.accum_steps
+        smaller = n_train // unit * unit
+        if smaller and rank == 0 and cfg.progress:
+            print(f"batch size lowered to {smaller}: the training set has {n_train} samples")
+        cfg = dataclasses.replace(cfg, batch_size=smaller or cfg.batch_size)
     per_rank = cfg.batch_size // world
     micro = per_rank // cfg.accum_steps
     if micro * cfg.accum_steps * world != cfg.batch_size or micro == 0:
@@ -171,5 +198,4 @@ def check_batches(cfg: TrainConfig, world: int, n_train: int) -> int:
     if n_train // cfg.batch_size == 0:
         raise ValueError(f"{n_train} training samples is fewer than one batch "
                          f"({cfg.batch_size}); lower --batch-size")
-    return n_train // cfg.batch_size
-
+    return cfg, n_train // cfg.batch_size

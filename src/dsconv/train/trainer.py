@@ -73,6 +73,11 @@ class Run:
         return Path(self.cfg.out)
 
     @property
+    def workers(self) -> int:
+        """Loader processes: for images decoded from disk; in-memory data needs none."""
+        return self.cfg.workers if hasattr(self.train_set, "samples") else 0
+
+    @property
     def total(self) -> int:
         return self.steps_per_epoch * self.cfg.epochs
 
@@ -148,7 +153,7 @@ def _epoch_loader(run: Run, epoch: int, first: int) -> DataLoader:
         batches += [mine[i * run.micro:(i + 1) * run.micro].tolist()
                     for i in range(cfg.accum_steps)]
     return DataLoader(run.train_set, batch_sampler=batches, collate_fn=collate,
-                      num_workers=cfg.workers if cfg.data else 0)
+                      num_workers=run.workers)
 
 
 def train_step(run: Run, it, epoch: int) -> float:
@@ -229,7 +234,7 @@ def validate(run: Run) -> dict:
     if run.val_set is None or run.rank != 0:
         return {}
     m = run_eval(eval_model(run), run.val_set, len(run.train_set.classes),
-                 workers=run.cfg.workers if run.cfg.data else 0, device=run.device,
+                 workers=run.workers, device=run.device,
                  channels_last=run.cfg.channels_last)
     row = {"val_loss": m["loss"], "val_top1": m["top1"]}
     if len(run.train_set.classes) > 5:
@@ -259,7 +264,8 @@ def finalize(run: Run, wall_s: float) -> dict:
                "processes": run.world, "wall_s": wall_s, "skipped_images": len(run.skipped),
                "skipped_files": sorted(run.skipped),
                "final": run.history[-1] if run.history else None, "out": str(run.out),
-               "val_name": "validation" if cfg.data else "test"}
+               "val_name": "test" if cfg.data is None or str(cfg.data).startswith("aeon:")
+               else "validation"}
     if run.world > 1:
         from .distributed import rank_checksums
 

@@ -1,0 +1,82 @@
+"""The 1-D family through the same commands as images: train on aeon's data, evaluate,
+predict series files, export to ONNX, quantize; bad combinations are one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import dsconv
+from dsconv.cli import main
+from dsconv.deploy import export_onnx, onnx_session
+from dsconv.weights import read_meta
+
+pytest.importorskip("aeon")
+SERIES_MODELS = [n for n in dsconv.list_models() if dsconv.model_info(n).dims == 1]
+
+
+def cli(capsys, *args):
+    rc = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.mark.slow
+def test_basicmotions_train_evaluate_predict_export_quantize(tmp_path, capsys):
+    run = tmp_path / "bm"
+    rc, out, err = cli(capsys, "train", "--data", "aeon:BasicMotions", "--epochs", "30",
+                       "--out", run, "--quiet")
+    assert rc == 0, err
+    meta = read_meta(run / "model.safetensors")
+    assert meta.model == "xceptiontime" and meta.preprocess["kind"] == "series"
+    assert meta.config["in_chans"] == 6 and len(meta.classes) == 4
+    rc, out, err = cli(capsys, "evaluate", "--weights", run / "model.safetensors", "--json")
+    m = json.loads(out)
+    assert rc == 0 and m["n"] == 40 and m["top1"] >= 0.9, (err, m["top1"])
+    x = np.random.default_rng(0).normal(size=(2, 6, 100))
+    np.savez(tmp_path / "two.npz", X=x)
+    rc, out, err = cli(capsys, "predict", "--weights", run / "model.safetensors",
+                       tmp_path / "two.npz")
+    assert rc == 0 and out.count("two.npz[") == 2, err
+    rc, out, err = cli(capsys, "export", run / "model.safetensors", tmp_path / "bm.onnx")
+    assert rc == 0, err
+    rc, out, err = cli(capsys, "predict", "--weights", tmp_path / "bm.onnx", tmp_path / "two.npz")
+    assert rc == 0 and out.count("two.npz[") == 2, err
+    rc, out, err = cli(capsys, "quantize", run / "model.safetensors", tmp_path / "q.onnx",
+                       "--json")
+    assert rc == 0 and json.loads(out)["agreement"] >= 0.9, err
+
+
+@pytest.mark.parametrize("name", SERIES_MODELS)
+def test_every_1d_model_trains_and_exports_like_eager(name, tmp_path):
+    kw = {"middle_repeats": 1} if name == "xception1d" else {}
+    model = dsconv.create_model(name, in_chans=4, num_classes=3, **kw)
+    x, y = torch.randn(8, 4, 64), torch.randint(0, 3, (8,))
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    for _ in range(3):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.isfinite(loss)
+    model.eval()
+    res = export_onnx(model, tmp_path / "m.onnx", (64,))
+    assert res["max_abs_diff"] < 1e-4
+    with torch.no_grad():
+        torch.testing.assert_close(onnx_session(tmp_path / "m.onnx")(x), model(x),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_summary_takes_channels_by_length(capsys):
+    rc, out, err = cli(capsys, "summary", "xceptiontime", "--input", "6x100", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["input_shape"] == [6, 100]
+
+
+def test_image_model_on_series_data_is_a_clear_error(tmp_path, capsys):
+    rc, out, err = cli(capsys, "train", "--data", "aeon:GunPoint", "--model", "xception_mini",
+                       "--out", tmp_path / "x")
+    assert rc == 2 and "takes 2-D inputs" in err and "series data" in err
+    rc, out, err = cli(capsys, "train", "--data", "aeon:GunPiont", "--out", tmp_path / "y")
+    assert rc == 2 and "GunPoint" in err  # the names aeon ships, with the close match
