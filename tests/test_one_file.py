@@ -313,3 +313,18 @@ def test_bench_never_reports_above_its_roof(capsys):
                        "--backend", "eager", "--reps", "2", "--json")
     assert rc == 0, err
     assert all(r["roof_pct"] <= 100 for r in json.loads(out)["rows"])
+
+
+def test_checkpoints_of_dsconv_0_1_still_resume():
+    from dsconv.train.ema import EMA
+    from dsconv.train.setup import upgrade_config
+
+    old = {"model": "xception_mini", "model_kwargs": {"in_chans": 1}, "epochs": 15,
+           "recipe": "default", "gone_field": 1}
+    cfg = TrainConfig(**upgrade_config(old))
+    assert cfg.model_args == {"in_chans": 1} and cfg.epochs == 15
+    m = torch.nn.Linear(2, 2)
+    ema = EMA(m, 0.99)
+    ema.load_state_dict({"weight": torch.ones(2, 2), "bias": torch.zeros(2)})  # 0.1's layout
+    assert torch.equal(ema.state["weight"], torch.ones(2, 2))
+    assert min(ema.decay, (1 + ema.updates) / (10 + ema.updates)) == 0.99  # no ramp again

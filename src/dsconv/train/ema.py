@@ -40,4 +40,6 @@ class EMA:
         return {"state": self.state, "updates": self.updates}
 
     def load_state_dict(self, d: dict) -> None:
+        if "updates" not in d:  # dsconv 0.1 saved the averaged tensors alone, unramped
+            d = {"state": d, "updates": 10**9}
         self.state, self.updates = d["state"], int(d["updates"])

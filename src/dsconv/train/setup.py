@@ -21,6 +21,7 @@ from .config import TrainConfig
 from .distributed import setup_distributed
 from .ema import EMA
 from .optim import make_optimizer, resolve_amp
+from .reporting import tensorboard_writer
 
 # Settings a resumed run may change (what the run is stays: model, data, batch, seed, recipe).
 RESUME_MAY_CHANGE = ("epochs", "resume", "workers", "progress", "device", "overwrite",
@@ -71,8 +72,6 @@ def setup(cfg: TrainConfig) -> dict:
         net = torch.compile(net)
     if rank == 0:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    from .reporting import tensorboard_writer
-
     return dict(cfg=cfg, recipe=recipe, rank=rank, world=world, device=device, model=model,
                 net=net, opt=opt, ema=ema, amp_dtype=amp_dtype, train_set=train_set,
                 val_set=val_set, model_name=name, steps_per_epoch=steps_per_epoch,
@@ -103,7 +102,7 @@ def prepare_out(cfg: TrainConfig, rank: int):
         say(f"--resume: no checkpoint in {out}, starting from scratch")
         return None, None, cfg
     state = read_state(last)
-    saved = state["config"]
+    saved = upgrade_config(state["config"])
     differ = [k for k in saved if hasattr(cfg, k) and getattr(cfg, k) != saved[k]
               and getattr(cfg, k) not in (None, TrainConfig.__dataclass_fields__[k].default)]
     flags = {k: f"--{k.replace('_', '-')} {getattr(cfg, k)!r} (the run has {saved[k]!r})"
@@ -126,6 +125,15 @@ def prepare_out(cfg: TrainConfig, rank: int):
                          "nothing to do (raise --epochs to train further)")
     say(f"resuming {out} from {last.name} (step {done}, epoch {epochs_done})")
     return last, state, run_cfg
+
+
+def upgrade_config(saved: dict) -> dict:
+    """A checkpoint's config as this version's TrainConfig fields (0.1 said model_kwargs)."""
+    saved = dict(saved)
+    if "model_kwargs" in saved:
+        saved["model_args"] = saved.pop("model_kwargs")
+    known = set(TrainConfig.__dataclass_fields__)
+    return {k: v for k, v in saved.items() if k in known}
 
 
 def resolve_model_name(cfg: TrainConfig, series: bool = False) -> tuple[str, dict]:

@@ -1,0 +1,189 @@
+"""Property tests: depthwise_conv1d == F.conv1d(F.pad(x, padding), groups=C) on every route.
+
+Run: python -m pytest -q test_depthwise1d.py   (numba kernels are cached on disk after the first run)
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import depthwise1d as D
+
+# "numba" = nogil kernels on a thread pool (default), "numba-prange" = numba parallel=True kernels
+ROUTES = ["numba", "numba-prange", "torch"] if D.numba is not None else ["torch"]
+# the route fixture only sets module switches, so sharing it across hypothesis examples is intended
+PROPS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture
+def route(request, monkeypatch):
+    """Force a route regardless of problem size. Runs single-threaded: on a busy 2-core box every
+    OpenMP parallel region can stall for scheduler ticks (~8 ms), which dominates tiny cases."""
+    monkeypatch.setattr(D, "USE_NUMBA", request.param.startswith("numba"))
+    monkeypatch.setattr(D, "PARALLEL", "prange" if request.param == "numba-prange" else "threads")
+    monkeypatch.setattr(D, "MIN_NUMBA_MACS", 0)
+    monkeypatch.setattr(D, "MIN_TORCH_MACS", 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield request.param
+    torch.set_num_threads(threads)
+
+
+@st.composite
+def conv_cases(draw):
+    K = draw(st.integers(1, 11))  # covers several 4-tap passes plus every remainder
+    d = draw(st.integers(1, 3))
+    s = draw(st.integers(1, 3))
+    causal = draw(st.booleans())
+    pad = (d * (K - 1), 0) if causal else (draw(st.integers(0, 6)), draw(st.integers(0, 6)))
+    min_len = max(1, d * (K - 1) + 1 - pad[0] - pad[1])  # at least one output
+    L = min_len + draw(st.integers(0, 24))
+    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 4)), L=L, K=K, s=s, d=d, pad=pad,
+                dm=draw(st.integers(1, 3)), bias=draw(st.booleans()),
+                gx=draw(st.booleans()), gw=draw(st.booleans()))
+
+
+def _reference(case: dict, leaves: list[torch.Tensor], wants: list[bool], gy: torch.Tensor,
+               noncontig: bool) -> list[torch.Tensor | None]:
+    """float64 F.conv1d(F.pad(x), groups=C): [y, grad_x, grad_w, (grad_b)] (grads None if not wanted)."""
+    ref_in = [t.clone().requires_grad_(r) for t, r in zip(leaves, wants)]
+    x = ref_in[0][..., ::2] if noncontig else ref_in[0]
+    bias = ref_in[2] if len(ref_in) > 2 else None
+    y = F.conv1d(F.pad(x, case["pad"]), ref_in[1], bias, case["s"], 0, case["d"], case["C"])
+    if any(wants):
+        y.backward(gy)
+    return [y.detach()] + [t.grad for t in ref_in]
+
+
+def _check(case: dict, dtype: torch.dtype, tol: float, noncontig: bool = False) -> None:
+    """Forward and all requested grads vs a float64 reference. Every output element is a sum of
+    products, so the error allowed is tol * (the same sum over |terms|), computed by running the
+    reference on |inputs|; a plain relative test fails on sums that cancel (a bias grad over 9
+    random values came out 1.5e-3 with a correct 1.7e-7 float32 error)."""
+    N, C, L, K, dm = case["N"], case["C"], case["L"], case["K"], case["dm"]
+    g = torch.Generator().manual_seed(0)
+    x64 = torch.randn(N, C, 2 * L if noncontig else L, generator=g, dtype=torch.float64)
+    w64 = torch.randn(C * dm, 1, K, generator=g, dtype=torch.float64)
+    b64 = torch.randn(C * dm, generator=g, dtype=torch.float64) if case["bias"] else None
+    leaves = [x64, w64] + ([b64] if b64 is not None else [])
+    wants = [case["gx"], case["gw"]] + ([True] if b64 is not None else [])
+    ours_in = [t.to(dtype, copy=True).requires_grad_(r) for t, r in zip(leaves, wants)]
+    ours_x = ours_in[0][..., ::2] if noncontig else ours_in[0]
+    y = D.depthwise_conv1d(ours_x, ours_in[1], ours_in[2] if b64 is not None else None,
+                           case["s"], case["pad"], case["d"])
+    gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    ref = _reference(case, leaves, wants, gy, noncontig)
+    mag = _reference(case, [t.abs() for t in leaves], wants, gy.abs(), noncontig)
+    assert y.dtype == dtype and y.shape == ref[0].shape
+    if not any(wants):
+        assert not y.requires_grad
+    else:
+        y.backward(gy.to(dtype))
+    for ours, r, m in zip([y.detach()] + [t.grad for t in ours_in], ref, mag):
+        assert (ours is None) == (r is None)
+        if r is not None:
+            err, bound = (ours.double() - r).abs(), tol * m + 1e-300
+            assert bool((err <= bound).all()), f"max err / bound = {(err / bound).max().item():.3g}"
+
+
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+@settings(max_examples=120, **PROPS)
+@given(case=conv_cases())
+def test_matches_torch_float32(route, case):
+    _check(case, torch.float32, 1e-5)
+
+
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+@settings(max_examples=25, **PROPS)
+@given(case=conv_cases())
+def test_matches_torch_float64(route, case):
+    _check(case, torch.float64, 1e-10)
+
+
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+@settings(max_examples=25, **PROPS)
+@given(case=conv_cases())
+def test_noncontiguous_input(route, case):
+    _check(case, torch.float32, 1e-5, noncontig=True)
+
+
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+@pytest.mark.parametrize("s,d,pad,dm", [(1, 1, (2, 1), 1), (2, 2, (3, 0), 2), (3, 1, (0, 4), 1)])
+def test_gradcheck_float64(route, s, d, pad, dm):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 2, 11, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(2 * dm, 1, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(2 * dm, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w, b: D.depthwise_conv1d(x, w, b, s, pad, d), (x, w, b))
+
+
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+def test_medium_problem_and_threads(route):
+    """A size where vector loops and thread partials matter; numba threads follow torch's."""
+    torch.set_num_threads(2)  # the fixture restores the original count
+    for dm, s in ((1, 1), (2, 2)):
+        case = dict(N=4, C=8, L=300, K=39, s=s, d=1, pad=(19, 19), dm=dm, bias=True, gx=True, gw=True)
+        _check(case, torch.float32, 1e-5)
+    if route == "numba":
+        assert D._numba_threads() == 2
+    if route == "numba-prange":
+        assert D._numba_threads() == D.numba.get_num_threads() == min(2, D.numba.config.NUMBA_NUM_THREADS)
+
+
+def test_dispatch_rule(monkeypatch):
+    x, w = torch.randn(64, 128, 512), torch.randn(128, 1, 9)
+    monkeypatch.setattr(D, "USE_NUMBA", D.numba is not None)
+    big = 64 * 128 * 512 * 9
+    assert D._route(x, w, None, big) == ("numba" if D.numba is not None else "torch")
+    assert D._route(x, w, None, 10) == "native"
+    assert D._route(x.half(), w.half(), None, big) == "native"
+    assert D._route(x, w.double(), None, big) == "native"
+    monkeypatch.setattr(D, "USE_NUMBA", False)
+    assert D._route(x, w, None, big) == "torch"
+
+
+def test_other_dtype_uses_native():
+    x, w = torch.randn(2, 3, 20, dtype=torch.bfloat16), torch.randn(6, 1, 4, dtype=torch.bfloat16)
+    torch.testing.assert_close(D.depthwise_conv1d(x, w, None, 2, (3, 0), 2),
+                               F.conv1d(F.pad(x, (3, 0)), w, None, 2, 0, 2, 3), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+def test_errors(route):
+    x, w = torch.randn(2, 3, 5), torch.randn(3, 1, 7)
+    with pytest.raises(ValueError, match="shorter than the dilated kernel"):
+        D.depthwise_conv1d(x, w)
+    D.depthwise_conv1d(x, w, padding=(1, 1))  # exactly one output: fine
+    with pytest.raises(ValueError, match="weight"):
+        D.depthwise_conv1d(x, torch.randn(4, 1, 3))
+    with pytest.raises(ValueError, match="bias"):
+        D.depthwise_conv1d(x, torch.randn(3, 1, 3), torch.randn(4))
+    with pytest.raises(ValueError, match="stride"):
+        D.depthwise_conv1d(x, torch.randn(3, 1, 3), stride=0)
+    with pytest.raises(ValueError, match=r"\(N, C, L\)"):
+        D.depthwise_conv1d(x[0], torch.randn(3, 1, 3))
+
+
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+def test_double_backward_is_rejected(route):
+    x = torch.randn(2, 3, 16, requires_grad=True)
+    w = torch.randn(3, 1, 3, requires_grad=True)
+    (gx,) = torch.autograd.grad(D.depthwise_conv1d(x, w).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        gx.sum().backward()
+
+
+def test_env_var_disables_numba():
+    code = ("import depthwise1d as D, torch; assert D.numba is None and not D.USE_NUMBA; "
+            "D.MIN_TORCH_MACS = 0; x = torch.randn(2, 3, 40, requires_grad=True); "
+            "D.depthwise_conv1d(x, torch.randn(3, 1, 5), None, 1, (4, 0)).sum().backward(); print('ok')")
+    env = dict(os.environ, DSCONV_NO_NUMBA="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=os.path.dirname(os.path.abspath(__file__)),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr
