@@ -9,7 +9,7 @@ import torch
 
 import dsconv
 from dsconv.cli import main
-from dsconv.deploy import export_onnx, onnx_session
+from dsconv.deploy import export_onnx, onnx_session, optimize
 from dsconv.weights import read_meta
 
 pytest.importorskip("aeon")
@@ -66,6 +66,8 @@ def test_every_1d_model_trains_and_exports_like_eager(name, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(onnx_session(tmp_path / "m.onnx")(x), model(x),
                                    rtol=1e-4, atol=1e-4)
+        # The eager inference path (BN folded; channels_last is for images only).
+        torch.testing.assert_close(optimize(model, "eager")(x), model(x), rtol=1e-4, atol=1e-4)
 
 
 def test_summary_takes_channels_by_length(capsys):

@@ -18,7 +18,7 @@ from ..cost import profile
 from ..utils import median_time
 from .keras_peer import bench_keras, keras_counterpart
 from .onnx import example_input
-from .optimize import optimize
+from .optimize import optimize, to_channels_last
 
 
 def matmul_roof(n: int = 2048, reps: int = 8) -> float:
@@ -72,7 +72,7 @@ def bench(model: nn.Module, input_size: int | tuple[int, ...], batches: list[int
     if train:
         net = copy.deepcopy(model).to(memory_format=torch.channels_last).train()
         for bs in batches:
-            x = example_input(model, input_size, bs).contiguous(memory_format=torch.channels_last)
+            x = to_channels_last(example_input(model, input_size, bs))
             step = sgd_step(net, x, torch.zeros(bs, dtype=torch.long))
             timed.append(("train (channels_last)", bs, median_time(step, max(2, reps // 2), 1), 3))
     if keras_net is not None:

@@ -49,6 +49,11 @@ def optimize(model: nn.Module, backend: str = "eager", input_size: int | tuple[i
 
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return net(x.contiguous(memory_format=torch.channels_last))
+            return net(to_channels_last(x))
 
     return run
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """Images (N, C, H, W) in channels_last memory format; other ranks as they are."""
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x

@@ -40,6 +40,9 @@ def save_model(model: nn.Module, path: str | Path, name: str, classes: list[str]
 def default_preprocess(name: str, config: dict) -> dict:
     """The preprocessing a registered model's design expects ('tf' scaling, its input size)."""
     info = model_info(name)
+    if info.dims == 1:  # series statistics come from data; without them predict says so
+        return {"kind": "series", "input_size": list(info.input_size),
+                "in_chans": config.get("in_chans", 3)}
     return image_preprocess(info.input_size, config.get("in_chans", 3), info.preprocess)
 
 
