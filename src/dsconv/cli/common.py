@@ -28,16 +28,21 @@ def model_from_args(args: argparse.Namespace, source: str | None, weights: str |
     return model, source, None
 
 
+def parse_input(text: str) -> list[int]:
+    """'224' -> [224], '160x128' -> [160, 128], '6x100' -> [6, 100]."""
+    try:
+        return [int(v) for v in text.lower().split("x")]
+    except ValueError as err:
+        raise ValueError(f"--input {text!r}: expected e.g. 224, 160x128 or 6x100") from err
+
+
 def input_size(model: nn.Module, name: str, meta: ModelMeta | None, text: str | None
                ) -> tuple[int, ...]:
     """Spatial input size: --input ('224', '160x128', or channels x length '6x100' for 1-D),
     else the model file's, else the registered default."""
     dims = getattr(model.cfg, "dims", 2)
     if text:
-        try:
-            values = [int(v) for v in text.lower().split("x")]
-        except ValueError as err:
-            raise ValueError(f"--input {text!r}: expected e.g. 224, 160x128 or 6x100") from err
+        values = parse_input(text)
         if len(values) == dims + 1:
             if values[0] != model.cfg.in_chans:
                 raise ValueError(f"--input {text}: the model takes {model.cfg.in_chans} "

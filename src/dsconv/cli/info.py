@@ -7,7 +7,7 @@ import json
 
 from ..cost import compare_conv, profile
 from ..models import list_models, model_info
-from .common import input_size, model_from_args
+from .common import input_size, model_from_args, parse_input
 from .flags import Formatter, add_model_options
 
 
@@ -45,10 +45,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    values = (args.input or "").lower().split("x")
+    values = parse_input(args.input) if args.input else []
     if args.in_chans is None and args.model in list_models() and \
-            len(values) == model_info(args.model).dims + 1 and values[0].isdigit():
-        args.in_chans = int(values[0])  # 'CxL': build the model for C channels
+            len(values) == model_info(args.model).dims + 1:
+        args.in_chans = values[0]  # 'CxL': build the model for C channels
     model, name, meta = model_from_args(args, args.model)
     prof = profile(model, input_size(model, name, meta, args.input))
     if args.json:

@@ -17,7 +17,7 @@ import copy
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,13 +27,14 @@ from torch.utils.data import DataLoader
 
 from ..data import collate, epoch_order
 from ..weights import save_model
-from .checkpoint import save_checkpoint
+from .checkpoint import last_good_checkpoint, save_checkpoint
 from .config import Recipe, TrainConfig
 from .ema import EMA
 from .metrics import run_eval
 from .optim import set_base_frozen
 from .precise_bn import recalibrate_bn
 from .reporting import epoch_line, progress_bar, write_final_reports, write_metrics_csv
+from .schedule import lr_at
 from .setup import setup
 
 
@@ -66,7 +67,7 @@ class Run:
     provenance: dict = field(default_factory=dict)
     scaler: torch.amp.GradScaler | None = None
     tb: object | None = None
-    last_sums: torch.Tensor | None = None  # the last step's (loss * n, correct, n)
+    evaluated: tuple[int, nn.Module] | None = None  # (step, eval_model) of the last call
 
     @property
     def out(self) -> Path:
@@ -91,8 +92,6 @@ class Run:
 
     def state_dict(self) -> dict:
         """What a checkpoint holds besides the weights (plain values and tensors only)."""
-        from dataclasses import asdict
-
         return {"optimizer": self.opt.state_dict(),
                 "ema": self.ema.state_dict() if self.ema else None, "step": self.step,
                 "history": self.history, "skipped": sorted(self.skipped),
@@ -125,8 +124,8 @@ def train_one_epoch(run: Run) -> dict:
     t_epoch = time.perf_counter()
     lr = 0.0
     for _ in range(first, run.steps_per_epoch):
-        lr = train_step(run, it, epoch)
-        sums += run.last_sums
+        lr, step_sums = train_step(run, it, epoch)
+        sums += step_sums
         if bar is not None:
             n = max(sums[2].item(), 1)
             bar.set_postfix(loss=f"{sums[0].item() / n:.3f}", acc=f"{sums[1].item() / n:.3f}",
@@ -156,10 +155,8 @@ def _epoch_loader(run: Run, epoch: int, first: int) -> DataLoader:
                       num_workers=run.workers)
 
 
-def train_step(run: Run, it, epoch: int) -> float:
-    """One optimizer step over accum_steps micro-batches; sets run.last_sums; returns the lr."""
-    from .schedule import lr_at
-
+def train_step(run: Run, it, epoch: int) -> tuple[float, torch.Tensor]:
+    """One optimizer step over accum_steps micro-batches; returns (lr, (loss * n, correct, n))."""
     cfg = run.cfg
     torch.manual_seed(hash((cfg.seed, run.rank, run.step)) % 2**62)  # dropout, reproducibly
     lr = lr_at(run.step, run.steps_per_epoch, run.total, run.recipe)
@@ -179,8 +176,6 @@ def train_step(run: Run, it, epoch: int) -> float:
     if run.world > 1:
         dist.all_reduce(sums)
     if not math.isfinite(sums[0].item()):
-        from .checkpoint import last_good_checkpoint
-
         good = last_good_checkpoint(run.out) if run.rank == 0 else None
         raise TrainingDiverged(
             f"loss became {sums[0].item()} at step {run.step} (epoch {epoch}); the last good "
@@ -195,8 +190,7 @@ def train_step(run: Run, it, epoch: int) -> float:
     if run.ema is not None:
         run.ema.update(run.model)
     run.step += 1
-    run.last_sums = sums
-    return lr
+    return lr, sums
 
 
 def _forward_backward(run: Run, x: torch.Tensor, y: torch.Tensor, sync: bool) -> torch.Tensor:
@@ -216,7 +210,10 @@ def _forward_backward(run: Run, x: torch.Tensor, y: torch.Tensor, sync: bool) ->
 
 def eval_model(run: Run) -> nn.Module:
     """The weights that are evaluated and saved: the EMA's when there is one, with precise BN
-    statistics (a copy: the training state is untouched, so resuming stays exact)."""
+    statistics (a copy: the training state is untouched, so resuming stays exact). The last
+    epoch's validation and the final save share one copy."""
+    if run.evaluated is not None and run.evaluated[0] == run.step:
+        return run.evaluated[1]
     cfg = run.cfg
     model = copy.deepcopy(run.model)
     if run.ema is not None:
@@ -226,6 +223,7 @@ def eval_model(run: Run) -> nn.Module:
     skip = ("blocks.",) if frozen and (cfg.freeze_bn or cfg.freeze_epochs) else ()
     recalibrate_bn(model, run.train_set, cfg.precise_bn, max(cfg.batch_size // run.world, 2),
                    cfg.seed, run.device, skip)
+    run.evaluated = (run.step, model)
     return model
 
 
