@@ -59,8 +59,11 @@ def test_onnx_export_matches_eager(tmp_path):
         model = randomize_bn(dsconv.create_model(name, **kw))
         res = export_onnx(model, tmp_path / f"{name}.onnx", size)
         assert res["max_abs_diff"] <= 1e-4, name
-    # 'same' max-pools export as plain MaxPool: no Pad node (one would break int8 chains).
-    ops = [n.op_type for n in onnx.load(tmp_path / "xception_mini.onnx").graph.node]
+    # At a fixed size (what int8 and the benchmarks export), 'same' max-pools export as plain
+    # MaxPool: no Pad node (one would break int8 chains). A dynamic size needs the Pad.
+    mini = dsconv.create_model("xception_mini")
+    export_onnx(mini, tmp_path / "fixed.onnx", 33, dynamic_size=False)
+    ops = [n.op_type for n in onnx.load(tmp_path / "fixed.onnx").graph.node]
     assert "MaxPool" in ops and "Pad" not in ops
 
 
@@ -120,6 +123,11 @@ def test_onnx_export_keeps_height_and_width_dynamic_where_it_can(tmp_path):
     x = torch.randn(2, 3, 71, 97)  # odd sizes: Keras's asymmetric padding at every stride 2
     with torch.no_grad():
         torch.testing.assert_close(run(x), m(x), rtol=1e-4, atol=1e-4)
-    # Xception's residual shapes are not provable symbolically: a fixed size, said so.
-    x = dsconv.create_model("xception_mini", num_classes=3)
-    assert export_onnx(x, tmp_path / "x.onnx", 16)["dynamic_size"] is False
+    # Xception's residual adds after stride-2 'same' pools: sizes of both parities agree.
+    x = dsconv.create_model("xception_mini", num_classes=3).eval()
+    assert export_onnx(x, tmp_path / "x.onnx", 16)["dynamic_size"]
+    run = onnx_session(tmp_path / "x.onnx")
+    for size in ((17, 23), (32, 31)):
+        xi = torch.randn(2, 3, *size)
+        with torch.no_grad():
+            torch.testing.assert_close(run(xi), x(xi), rtol=1e-4, atol=1e-4)

@@ -174,3 +174,17 @@ def test_causal_padding_sees_only_the_past(k, d):
             assert not torch.allclose(conv(x2)[..., t + 1:], y[..., t + 1:])
     with pytest.raises(ValueError, match="1-D layers only"):
         Conv2d(3, 4, 3, padding="causal")
+
+
+def test_adaptive_avg_pool_export_route_equals_torch(monkeypatch):
+    """The averaging-matrix route taken under tracing gives torch's windows at every length,
+    shorter than the output (windows overlap) and longer (they do not divide evenly)."""
+    import dsconv.layers.pool as pool
+
+    monkeypatch.setattr(pool, "is_tracing", lambda: True)
+    g = torch.Generator().manual_seed(0)
+    for out in (1, 7, 50):
+        layer = pool.AdaptiveAvgPool1d(out)
+        for length in (1, 3, 37, 50, 64, 129, 301):
+            x = torch.randn(2, 3, length, generator=g)
+            torch.testing.assert_close(layer(x), nn.functional.adaptive_avg_pool1d(x, out))

@@ -62,10 +62,13 @@ def test_every_1d_model_trains_and_exports_like_eager(name, tmp_path):
     assert torch.isfinite(loss)
     model.eval()
     res = export_onnx(model, tmp_path / "m.onnx", (64,))
-    assert res["max_abs_diff"] < 1e-4
+    assert res["max_abs_diff"] < 1e-4 and res["dynamic_size"]
+    run = onnx_session(tmp_path / "m.onnx")
     with torch.no_grad():
-        torch.testing.assert_close(onnx_session(tmp_path / "m.onnx")(x), model(x),
-                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(run(x), model(x), rtol=1e-4, atol=1e-4)
+        for length in (37, 101, 150):  # dynamic: odd and even, shorter, up to over twice as long
+            xi = torch.randn(2, 4, length)
+            torch.testing.assert_close(run(xi), model(xi), rtol=1e-4, atol=1e-4)
         # The eager inference path (BN folded; channels_last is for images only).
         torch.testing.assert_close(optimize(model, "eager")(x), model(x), rtol=1e-4, atol=1e-4)
 

@@ -36,7 +36,7 @@ def optimize(model: nn.Module, backend: str = "eager", input_size: int | tuple[i
                                      "(preprocessed inputs)")
                 quantize_int8(model, path, calibration)
             else:
-                export_onnx(model, path, input_size, check=False)
+                export_onnx(model, path, input_size, check=False, dynamic_size=False)
             return onnx_session(path)
     net = fuse_bn(model).to(memory_format=torch.channels_last)
     if backend == "compile":

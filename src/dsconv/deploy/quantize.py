@@ -40,7 +40,7 @@ def quantize_int8(model: nn.Module, path: str | Path, calibration: Iterable[torc
     first, batches = _peek(calibration)
     with tempfile.TemporaryDirectory(prefix="dsconv-int8-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        export_onnx(model, fp32, tuple(first.shape[-2:]), check=False)
+        export_onnx(model, fp32, tuple(first.shape[2:]), check=False, dynamic_size=False)
         return quantize_onnx(fp32, path, batches, method, per_channel, reduce_range)
 
 
@@ -171,7 +171,8 @@ def quantize_model_file(weights: str | Path, output: str | Path, data: str | Pat
     x = next(x for x, _, _ in loader if x is not None)[:1]
     with tempfile.TemporaryDirectory(prefix="dsconv-quantize-") as tmp:
         fp32_path = Path(tmp) / "fp32.onnx"  # one export serves quantization and the timing
-        export_onnx(model, fp32_path, tuple(x.shape[2:]), check=False)
+        export_onnx(model, fp32_path, tuple(x.shape[2:]), check=False,
+                    dynamic_size=False)
         fp32 = onnx_session(fp32_path)
         path = quantize_onnx(fp32_path, output, calib_batches, method=method)
     int8 = onnx_session(path)

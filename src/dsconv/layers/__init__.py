@@ -14,8 +14,9 @@ from .conv import (
     PointwiseConv2d,
     PointwiseConv3d,
 )
+from .depthwise1d import depthwise_conv1d
 from .padding import pad_same, same_pad_amounts
-from .pool import MAXPOOL, MaxPool1dSame, MaxPool2dSame, MaxPool3dSame
+from .pool import MAXPOOL, AdaptiveAvgPool1d, MaxPool1dSame, MaxPool2dSame, MaxPool3dSame
 from .separable import SEPARABLE, SeparableConv1d, SeparableConv2d, SeparableConv3d
 
 __all__ = [
@@ -25,5 +26,5 @@ __all__ = [
     "PointwiseConv1d", "PointwiseConv2d", "PointwiseConv3d",
     "SeparableConv1d", "SeparableConv2d", "SeparableConv3d",
     "MaxPool1dSame", "MaxPool2dSame", "MaxPool3dSame",
-    "pad_same", "same_pad_amounts",
+    "AdaptiveAvgPool1d", "depthwise_conv1d", "pad_same", "same_pad_amounts",
 ]

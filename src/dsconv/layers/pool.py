@@ -17,9 +17,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils import is_tracing
 from .padding import Padding, pad_same, resolve_padding, same_pad_amounts, to_tuple
 
-_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+
+def _max_pool1d(x: torch.Tensor, kernel_size: tuple[int, ...], stride: tuple[int, ...],
+                padding: tuple[int, ...], ceil_mode: bool = False) -> torch.Tensor:
+    """F.max_pool1d as a 2-D pool over (N, C, 1, L): the same numbers (aten runs max_pool1d
+    with gradients as a 2-D pool anyway), but torch.export keeps the length symbolic, where
+    max_pool1d pins it to the traced length and an ONNX export would take that length only."""
+    y = F.max_pool2d(x.unsqueeze(2), (1, *kernel_size), (1, *stride), (0, *padding),
+                     ceil_mode=ceil_mode)
+    return y.squeeze(2)
+
+
+_POOL = {1: _max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 
 
 class _MaxPoolSame(nn.Module):
@@ -48,7 +60,10 @@ class _MaxPoolSame(nn.Module):
             amounts = [same_pad_amounts(n, k, s, 1)
                        for n, k, s in zip(spatial, self.kernel_size, self.stride)]
             # ceil_mode can only add a window where the stride leaves room for one (s >= 2).
-            if all(s >= 2 or a == b for (b, a), s in zip(amounts, self.stride)):
+            # Under torch.export with a symbolic size the amounts are symbolic, but an ONNX
+            # MaxPool's pads are constants: pad explicitly then (a Pad node computes them).
+            symbolic = not all(isinstance(v, int) for pair in amounts for v in pair)
+            if not symbolic and all(s >= 2 or a == b for (b, a), s in zip(amounts, self.stride)):
                 pad = tuple(b for b, _ in amounts)
                 return _POOL[self.dims](x, self.kernel_size, self.stride, pad, ceil_mode=True)
             x = pad_same(x, self.kernel_size, self.stride, (1,) * self.dims, value=float("-inf"))
@@ -79,3 +94,25 @@ class MaxPool3dSame(_MaxPoolSame):
 
 
 MAXPOOL = {1: MaxPool1dSame, 2: MaxPool2dSame, 3: MaxPool3dSame}
+
+
+class AdaptiveAvgPool1d(nn.AdaptiveAvgPool1d):
+    """nn.AdaptiveAvgPool1d that exports to ONNX for every input length. (N, C, L) -> (N, C, out).
+
+    The exporter unrolls torch's adaptive pool into windows computed for the traced length: the
+    file then fails below `output_size` and silently averages the wrong windows at about twice
+    the traced length. Under tracing this pools with an averaging matrix built from the
+    symbolic length instead (window i spans [floor(i*L/out), ceil((i+1)*L/out)), as torch's).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not is_tracing():
+            return super().forward(x)
+        out = self.output_size if isinstance(self.output_size, int) else self.output_size[0]
+        length = x.shape[-1]
+        i = torch.arange(out, device=x.device)
+        start = (i * length) // out
+        end = ((i + 1) * length + out - 1) // out
+        j = torch.arange(length, device=x.device).unsqueeze(1)  # (L, 1)
+        window = ((j >= start) & (j < end)).to(x.dtype)  # (L, out)
+        return x @ (window / (end - start).to(x.dtype))

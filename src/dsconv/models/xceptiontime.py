@@ -19,7 +19,7 @@ from torch import nn
 
 from ..blocks import ConvStyle, conv_norm_act
 from ..blocks.inception import MultiKernelModule, ResidualStage
-from ..layers import PointwiseConv1d
+from ..layers import AdaptiveAvgPool1d, PointwiseConv1d
 from .base import ClassifierModel, init_weights, make_config
 from .registry import register_model
 
@@ -62,7 +62,7 @@ class ConvHead(nn.Module):
         super().__init__()
         self.include_top = num_classes > 0
         self.num_features = in_ch
-        self.pool = nn.AdaptiveAvgPool1d(adaptive_size)
+        self.pool = AdaptiveAvgPool1d(adaptive_size)  # exports for every length
         self.fc_layers = nn.Sequential(*[
             conv_norm_act(PointwiseConv1d(c, c // 2), c // 2, style.norm, style.act)
             for c in (in_ch, in_ch // 2)])

@@ -1,4 +1,4 @@
-"""Process-level speed settings for CPU runs.
+"""Process-level settings for CPU runs, and whether torch is tracing.
 
 glibc's allocator returns large blocks to the OS after each use (mmap threshold), so every
 forward pass page-faults its activations afresh; at batch 8 on Xception that costs up to 1.6x
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import sys
+
+import torch
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 
@@ -25,3 +27,10 @@ def tune_allocator() -> bool:
         return bool(ok)
     except (OSError, AttributeError):
         return False
+
+
+def is_tracing() -> bool:
+    """True under ONNX export, torch.export, torch.compile or jit tracing: layers that take a
+    faster eager route (a custom kernel, a size-specialised op) keep a plain, exportable one."""
+    return bool(torch.jit.is_tracing() or torch.compiler.is_compiling()
+                or torch.onnx.is_in_onnx_export())

@@ -1,7 +1,7 @@
-"""Property tests: depthwise_conv1d == F.conv1d(F.pad(x, padding), groups=C) on every route.
+"""The fast depthwise Conv1d equals F.conv1d(F.pad(x, padding), groups=C) on every route:
+values and both gradients, over random shapes, strides, dilations, paddings and depth
+multipliers (property-based), and DepthwiseConv1d equals torch's nn.Conv1d(groups=C)."""
 
-Run: python -m pytest -q test_depthwise1d.py   (numba kernels are cached on disk after the first run)
-"""
 from __future__ import annotations
 
 import os
@@ -11,12 +11,13 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-import depthwise1d as D
+import dsconv.layers.depthwise1d as D
+from dsconv.layers import DepthwiseConv1d, SeparableConv1d
 
-# "numba" = nogil kernels on a thread pool (default), "numba-prange" = numba parallel=True kernels
-ROUTES = ["numba", "numba-prange", "torch"] if D.numba is not None else ["torch"]
+ROUTES = ["numba", "torch"] if D._numba is not None else ["torch"]
 # the route fixture only sets module switches, so sharing it across hypothesis examples is intended
 PROPS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -25,8 +26,7 @@ PROPS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_f
 def route(request, monkeypatch):
     """Force a route regardless of problem size. Runs single-threaded: on a busy 2-core box every
     OpenMP parallel region can stall for scheduler ticks (~8 ms), which dominates tiny cases."""
-    monkeypatch.setattr(D, "USE_NUMBA", request.param.startswith("numba"))
-    monkeypatch.setattr(D, "PARALLEL", "prange" if request.param == "numba-prange" else "threads")
+    monkeypatch.setattr(D, "USE_NUMBA", request.param == "numba")
     monkeypatch.setattr(D, "MIN_NUMBA_MACS", 0)
     monkeypatch.setattr(D, "MIN_TORCH_MACS", 0)
     threads = torch.get_num_threads()
@@ -44,14 +44,25 @@ def conv_cases(draw):
     pad = (d * (K - 1), 0) if causal else (draw(st.integers(0, 6)), draw(st.integers(0, 6)))
     min_len = max(1, d * (K - 1) + 1 - pad[0] - pad[1])  # at least one output
     L = min_len + draw(st.integers(0, 24))
-    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 4)), L=L, K=K, s=s, d=d, pad=pad,
-                dm=draw(st.integers(1, 3)), bias=draw(st.booleans()),
-                gx=draw(st.booleans()), gw=draw(st.booleans()))
+    return dict(
+        N=draw(st.integers(1, 3)),
+        C=draw(st.integers(1, 4)),
+        L=L,
+        K=K,
+        s=s,
+        d=d,
+        pad=pad,
+        dm=draw(st.integers(1, 3)),
+        bias=draw(st.booleans()),
+        gx=draw(st.booleans()),
+        gw=draw(st.booleans()),
+    )
 
 
-def _reference(case: dict, leaves: list[torch.Tensor], wants: list[bool], gy: torch.Tensor,
-               noncontig: bool) -> list[torch.Tensor | None]:
-    """float64 F.conv1d(F.pad(x), groups=C): [y, grad_x, grad_w, (grad_b)] (grads None if not wanted)."""
+def _reference(
+    case: dict, leaves: list[torch.Tensor], wants: list[bool], gy: torch.Tensor, noncontig: bool
+) -> list[torch.Tensor | None]:
+    """float64 F.conv1d(F.pad(x), groups=C): [y, grad_x, grad_w, (grad_b)], None if not wanted."""
     ref_in = [t.clone().requires_grad_(r) for t, r in zip(leaves, wants)]
     x = ref_in[0][..., ::2] if noncontig else ref_in[0]
     bias = ref_in[2] if len(ref_in) > 2 else None
@@ -75,8 +86,14 @@ def _check(case: dict, dtype: torch.dtype, tol: float, noncontig: bool = False) 
     wants = [case["gx"], case["gw"]] + ([True] if b64 is not None else [])
     ours_in = [t.to(dtype, copy=True).requires_grad_(r) for t, r in zip(leaves, wants)]
     ours_x = ours_in[0][..., ::2] if noncontig else ours_in[0]
-    y = D.depthwise_conv1d(ours_x, ours_in[1], ours_in[2] if b64 is not None else None,
-                           case["s"], case["pad"], case["d"])
+    y = D.depthwise_conv1d(
+        ours_x,
+        ours_in[1],
+        ours_in[2] if b64 is not None else None,
+        case["s"],
+        case["pad"],
+        case["d"],
+    )
     gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
     ref = _reference(case, leaves, wants, gy, noncontig)
     mag = _reference(case, [t.abs() for t in leaves], wants, gy.abs(), noncontig)
@@ -120,7 +137,9 @@ def test_gradcheck_float64(route, s, d, pad, dm):
     x = torch.randn(2, 2, 11, dtype=torch.float64, generator=g, requires_grad=True)
     w = torch.randn(2 * dm, 1, 3, dtype=torch.float64, generator=g, requires_grad=True)
     b = torch.randn(2 * dm, dtype=torch.float64, generator=g, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x, w, b: D.depthwise_conv1d(x, w, b, s, pad, d), (x, w, b))
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: D.depthwise_conv1d(x, w, b, s, pad, d), (x, w, b)
+    )
 
 
 @pytest.mark.parametrize("route", ROUTES, indirect=True)
@@ -128,19 +147,19 @@ def test_medium_problem_and_threads(route):
     """A size where vector loops and thread partials matter; numba threads follow torch's."""
     torch.set_num_threads(2)  # the fixture restores the original count
     for dm, s in ((1, 1), (2, 2)):
-        case = dict(N=4, C=8, L=300, K=39, s=s, d=1, pad=(19, 19), dm=dm, bias=True, gx=True, gw=True)
+        case = dict(
+            N=4, C=8, L=300, K=39, s=s, d=1, pad=(19, 19), dm=dm, bias=True, gx=True, gw=True
+        )
         _check(case, torch.float32, 1e-5)
     if route == "numba":
-        assert D._numba_threads() == 2
-    if route == "numba-prange":
-        assert D._numba_threads() == D.numba.get_num_threads() == min(2, D.numba.config.NUMBA_NUM_THREADS)
+        assert D._numba._workers() == 2
 
 
 def test_dispatch_rule(monkeypatch):
     x, w = torch.randn(64, 128, 512), torch.randn(128, 1, 9)
-    monkeypatch.setattr(D, "USE_NUMBA", D.numba is not None)
+    monkeypatch.setattr(D, "USE_NUMBA", D._numba is not None)
     big = 64 * 128 * 512 * 9
-    assert D._route(x, w, None, big) == ("numba" if D.numba is not None else "torch")
+    assert D._route(x, w, None, big) == ("numba" if D._numba is not None else "torch")
     assert D._route(x, w, None, 10) == "native"
     assert D._route(x.half(), w.half(), None, big) == "native"
     assert D._route(x, w.double(), None, big) == "native"
@@ -150,8 +169,12 @@ def test_dispatch_rule(monkeypatch):
 
 def test_other_dtype_uses_native():
     x, w = torch.randn(2, 3, 20, dtype=torch.bfloat16), torch.randn(6, 1, 4, dtype=torch.bfloat16)
-    torch.testing.assert_close(D.depthwise_conv1d(x, w, None, 2, (3, 0), 2),
-                               F.conv1d(F.pad(x, (3, 0)), w, None, 2, 0, 2, 3), rtol=0, atol=0)
+    torch.testing.assert_close(
+        D.depthwise_conv1d(x, w, None, 2, (3, 0), 2),
+        F.conv1d(F.pad(x, (3, 0)), w, None, 2, 0, 2, 3),
+        rtol=0,
+        atol=0,
+    )
 
 
 @pytest.mark.parametrize("route", ROUTES, indirect=True)
@@ -180,10 +203,40 @@ def test_double_backward_is_rejected(route):
 
 
 def test_env_var_disables_numba():
-    code = ("import depthwise1d as D, torch; assert D.numba is None and not D.USE_NUMBA; "
-            "D.MIN_TORCH_MACS = 0; x = torch.randn(2, 3, 40, requires_grad=True); "
-            "D.depthwise_conv1d(x, torch.randn(3, 1, 5), None, 1, (4, 0)).sum().backward(); print('ok')")
+    code = (
+        "import dsconv.layers.depthwise1d as D, torch; "
+        "assert D._numba is None and not D.USE_NUMBA; "
+        "D.MIN_TORCH_MACS = 0; x = torch.randn(2, 3, 40, requires_grad=True); "
+        "D.depthwise_conv1d(x, torch.randn(3, 1, 5), None, 1, (4, 0)).sum().backward(); print('ok')"
+    )
     env = dict(os.environ, DSCONV_NO_NUMBA="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=os.path.dirname(os.path.abspath(__file__)),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize(
+    "padding,stride,dm", [("same", 1, 1), ("same", 2, 2), ("causal", 1, 1), ("valid", 1, 3)]
+)
+def test_layer_takes_the_fast_route_and_matches_torch(padding, stride, dm):
+    """DepthwiseConv1d at a size that dispatches to the fast route equals nn.Conv1d(groups=C)
+    on the same TF-padded input, values and both gradients."""
+    layer = DepthwiseConv1d(16, 9, stride, padding, depth_multiplier=dm, bias=True)
+    x = torch.randn(4, 16, 301, requires_grad=True)
+    macs = 4 * 16 * dm * 9 * 150
+    assert D._route(x, layer.weight, layer.bias, macs) != "native"
+    y = layer(x)
+    ref = torch.nn.Conv1d(16, 16 * dm, 9, stride, groups=16, bias=True)
+    ref.load_state_dict(layer.state_dict())
+    x2 = x.detach().clone().requires_grad_(True)
+    pads = {"same": (4, 4), "causal": (8, 0), "valid": (0, 0)}  # TF: total 8 at 301, either stride
+    y_ref = ref(F.pad(x2, pads[padding]))
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    y_ref.backward(gy)
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(layer.weight.grad, ref.weight.grad, rtol=1e-5, atol=1e-4)
+    sep = SeparableConv1d(16, 8, 9, padding="causal")  # the separable layer uses it too
+    assert sep(x).shape == (4, 8, 301)

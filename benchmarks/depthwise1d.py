@@ -1,0 +1,146 @@
+"""dsconv's depthwise Conv1d against torch.nn.Conv1d(C, C, K, groups=C), and a training epoch of
+`xceptiontime` against the same network built from plain torch.nn layers (as tsai builds it).
+
+    python benchmarks/depthwise1d.py                       # layer table + epoch, ~2 min
+    python benchmarks/depthwise1d.py --reps 9 --ks 39 9 --skip-epoch
+
+Timings interleave torch and ours rep by rep in one process (load hits both alike); the table
+shows medians, the median of per-rep ratios, and min(torch) / min(ours) ("min", the least
+disturbed pair). Forward runs under no_grad; fwd+bwd computes grads of input, weight and bias.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import dsconv.layers.depthwise1d as D
+from dsconv.layers import DepthwiseConv1d
+from dsconv.models import create_model
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def compare(ref: Callable[[], object], ours: Callable[[], object], reps: int,
+            budget_s: float = 30.0) -> tuple[float, float, float, float]:
+    """(median ms ref, median ms ours, median of ref/ours per rep, min(ref) / min(ours))."""
+    ref(), ours()  # warm-up: compiles, caches
+    tr: list[float] = []
+    to: list[float] = []
+    start = time.perf_counter()
+    while len(tr) < reps and (len(tr) < 3 or time.perf_counter() - start < budget_s):
+        tr.append(_timed(ref))
+        to.append(_timed(ours))
+    ratio = statistics.median(a / b for a, b in zip(tr, to))
+    return statistics.median(tr) * 1e3, statistics.median(to) * 1e3, ratio, min(tr) / min(to)
+
+
+def layer_rows(N: int, C: int, L: int, K: int, reps: int, routes: list[str]) -> list[str]:
+    """One table row per route at x = (N, C, L), kernel K, 'same' padding."""
+    conv = nn.Conv1d(C, C, K, groups=C, padding=K // 2)
+    x = torch.randn(N, C, L, requires_grad=True)
+    gy = torch.randn(N, C, L)
+    pad = (K // 2, K // 2)
+
+    def ours() -> torch.Tensor:
+        return D.depthwise_conv1d(x, conv.weight, conv.bias, 1, pad)
+
+    def fwd_bwd(f: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            x.grad = conv.weight.grad = conv.bias.grad = None
+            f().backward(gy)
+        return run
+
+    rows = []
+    for route in routes:
+        D.USE_NUMBA = route == "numba"
+        with torch.no_grad():
+            f = compare(lambda: conv(x), ours, reps)
+        b = compare(fwd_bwd(lambda: conv(x)), fwd_bwd(ours), reps)
+        rows.append(f"| {K} | {route} | {f[0]:.1f} | {f[1]:.1f} | {f[2]:.1f}x ({f[3]:.1f}x) "
+                    f"| {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f}x ({b[3]:.1f}x) |")
+    D.USE_NUMBA = D._numba is not None
+    return rows
+
+
+def plain_torch(model: nn.Module) -> nn.Module:
+    """A copy of `model` whose depthwise convs are torch.nn.Conv1d(groups=C) with the same
+    weights and padding inside the conv: the network as tsai builds it."""
+    model = copy.deepcopy(model)
+    for name, m in list(model.named_modules()):
+        if isinstance(m, DepthwiseConv1d):
+            assert m.explicit_pad is None and not m.dynamic_same, "odd kernels, stride 1 only"
+            plain = nn.Conv1d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
+                              m.dilation, m.groups, m.bias is not None)
+            plain.load_state_dict(m.state_dict())
+            parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+            setattr(parent, name.rpartition(".")[2], plain)
+    return model
+
+
+def epoch_ratio(n: int, channels: int, length: int, batch: int, reps: int) -> str:
+    """Median time of one training epoch (n series, SGD steps of `batch`), plain torch / dsconv."""
+    torch.manual_seed(0)
+    ours = create_model("xceptiontime", in_chans=channels, num_classes=4)
+    ref = plain_torch(ours)
+    x, y = torch.randn(n, channels, length), torch.randint(0, 4, (n,))
+    with torch.no_grad():
+        diff = (ours.eval()(x[:8]) - ref.eval()(x[:8])).abs().max().item()
+
+    def epoch(model: nn.Module) -> Callable[[], None]:
+        opt = torch.optim.Adam(model.parameters(), 1e-4)  # tiny lr: both stay comparable
+
+        def run() -> None:
+            model.train()
+            for i in range(0, n, batch):
+                loss = nn.functional.cross_entropy(model(x[i:i + batch]), y[i:i + batch])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        return run
+
+    r = compare(epoch(ref), epoch(ours), reps, budget_s=120)
+    return (f"| xceptiontime epoch, {n} series ({channels}, {length}), batch {batch} | "
+            f"{r[0] / 1e3:.2f} s | {r[1] / 1e3:.2f} s | {r[2]:.1f}x ({r[3]:.1f}x) | "
+            f"max output difference {diff:.1e} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--shape", type=int, nargs=3, default=(64, 128, 512), metavar=("N", "C", "L"))
+    ap.add_argument("--ks", type=int, nargs="+", default=(39, 19, 9))
+    ap.add_argument("--routes", nargs="+", default=["numba", "torch"], choices=["numba", "torch"],
+                    help="numba: the default route; torch: the route without numba installed")
+    ap.add_argument("--epoch", type=int, nargs=3, default=(256, 6, 512),
+                    metavar=("N", "C", "L"), help="the epoch comparison's data")
+    ap.add_argument("--skip-epoch", action="store_true")
+    a = ap.parse_args()
+    routes = [r for r in a.routes if r == "torch" or D._numba is not None]
+    torch.set_num_threads(a.threads)
+    N, C, L = a.shape
+    print(f"x = ({N}, {C}, {L}) float32, stride 1, 'same', {a.threads} threads, torch "
+          f"{torch.__version__}; medians of {a.reps} interleaved reps, ratio (min ratio)\n")
+    print("| K | route | fwd torch ms | fwd ours ms | fwd ratio | fwd+bwd torch ms "
+          "| fwd+bwd ours ms | fwd+bwd ratio |\n|---|---|---|---|---|---|---|---|")
+    for K in a.ks:
+        for row in layer_rows(N, C, L, K, a.reps, routes):
+            print(row, flush=True)
+    if not a.skip_epoch:
+        print("\n| | plain torch.nn | dsconv | ratio (min) | check |\n|---|---|---|---|---|")
+        print(epoch_ratio(*a.epoch, batch=64, reps=max(3, a.reps // 2)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""numba kernels of the fast depthwise Conv1d (see depthwise1d.py for the route that uses them).
+
+Each kernel runs over rows it = n * C + c of the input (batch x channel), releases the GIL, and
+is run by `torch.get_num_threads()` workers: the caller plus a small thread pool pulling chunks
+of rows from a shared counter. Each input row is first copied once into a zero-padded,
+stride-polyphase scratch row, so every tap reads a contiguous slice (the loops vectorise to
+AVX2 FMAs); 4 taps are fused per pass over the output. grad_input is the same correlation on the
+zero-padded gradient with the flipped kernel (stride 1) or a per-tap scatter (stride > 1);
+grad_weight is 8 (then 4) dot products per pass; grad_bias is fused in.
+
+Why a thread pool and not numba's `prange`: on this 2-core machine numba's parallel launch runs
+a second OpenMP runtime beside torch's, costs ~8 ms per launch (vs ~0.1 ms here), and doubled
+the cold compile time. Kernels compile on the first call per dtype (~3.6 s cold, ~0.4 s from
+numba's on-disk cache).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+CHUNKS_PER_THREAD = 8  # row chunks per worker: a descheduled worker delays a call by one chunk
+_JIT = dict(fastmath=True, nogil=True, cache=True, error_model="numpy")
+
+
+@numba.njit(**_JIT)
+def _load_row(ph, row, pl, s):
+    """Polyphase zero-padded copy: ph[r, m] = row[m*s + r - pl] where in range (rest stays 0)."""
+    for r in range(s):
+        lo = max(0, -((r - pl) // s))  # ceil((pl - r) / s)
+        hi = min(ph.shape[1], -((r - pl - row.shape[0]) // s))
+        if hi > lo:  # views with non-negative indices, so that LLVM vectorises the copy
+            dst, src = ph[r, lo:hi], row[lo * s + r - pl:]
+            for i in range(hi - lo):
+                dst[i] = src[i * s]
+
+
+@numba.njit(**_JIT)
+def _tap(ph, a, s, n):
+    """xpad[a + t*s] for t < n as a contiguous view, where ph[r, m] = xpad[m*s + r]."""
+    return ph[a % s, a // s:a // s + n]
+
+
+@numba.njit(**_JIT)
+def _corr(y, ph, w, s, d, off):
+    """y[t] += sum_k w[k] * xpad[t*s + k*d + off] (xpad polyphase in ph, see `_tap`)."""
+    n, K, k = y.shape[0], w.shape[0], 0
+    while k + 4 <= K:
+        a = off + k * d
+        x0, x1 = _tap(ph, a, s, n), _tap(ph, a + d, s, n)
+        x2, x3 = _tap(ph, a + 2 * d, s, n), _tap(ph, a + 3 * d, s, n)
+        w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
+        for t in range(n):
+            y[t] += w0 * x0[t] + w1 * x1[t] + w2 * x2[t] + w3 * x3[t]
+        k += 4
+    for j in range(k, K):  # the last K % 4 taps
+        x0, w0 = _tap(ph, off + j * d, s, n), w[j]
+        for t in range(n):
+            y[t] += w0 * x0[t]
+
+
+@numba.njit(**_JIT)
+def _dots4(gw, k, g, ph, s, d):
+    """gw[k + i] += sum_t g[t] * xpad[t*s + (k + i)*d] for i < 4."""
+    n, zero = g.shape[0], g.dtype.type(0)  # float32 sums stay float32: vectorises 8-wide
+    x0, x1 = _tap(ph, k * d, s, n), _tap(ph, (k + 1) * d, s, n)
+    x2, x3 = _tap(ph, (k + 2) * d, s, n), _tap(ph, (k + 3) * d, s, n)
+    s0, s1, s2, s3 = zero, zero, zero, zero
+    for t in range(n):
+        gt = g[t]
+        s0, s1, s2, s3 = s0 + gt * x0[t], s1 + gt * x1[t], s2 + gt * x2[t], s3 + gt * x3[t]
+    gw[k] += s0
+    gw[k + 1] += s1
+    gw[k + 2] += s2
+    gw[k + 3] += s3
+
+
+@numba.njit(**_JIT)
+def _dots(gw, g, ph, s, d):
+    """gw[k] += sum_t g[t] * xpad[t*s + k*d] for every k (xpad polyphase in ph)."""
+    n, K, k = g.shape[0], gw.shape[0], 0
+    while k + 4 <= K:
+        _dots4(gw, k, g, ph, s, d)
+        k += 4
+    for j in range(k, K):  # the last K % 4 taps
+        x0, s0 = _tap(ph, j * d, s, n), g.dtype.type(0)
+        for t in range(n):
+            s0 += g[t] * x0[t]
+        gw[j] += s0
+
+
+@numba.njit(**_JIT)
+def _fwd_rows(x, w, b, out, s, d, pl, ph, i0, i1):
+    """Rows [i0, i1): out[n, c*dm:(c+1)*dm] from x[n, c]; ph (s, Lph) zeroed scratch."""
+    C, dm = x.shape[1], w.shape[0] // x.shape[1]
+    for it in range(i0, i1):
+        n, c = it // C, it % C
+        _load_row(ph, x[n, c], pl, s)
+        for o in range(c * dm, c * dm + dm):
+            out[n, o, :] = b[o]
+            _corr(out[n, o], ph, w[o], s, d, 0)
+
+
+@numba.njit(**_JIT)
+def _grad_input_row(row, g, w, wf, s, d, pl, gph, gyp):
+    """row += grad of x[n, c] from output row g: a correlation with the flipped kernel wf on the
+    zero-padded g (stride 1), or a per-tap scatter into the polyphase scratch gph (stride > 1)."""
+    K, Lout = w.shape[0], g.shape[0]
+    if s == 1:  # gx[i] = sum_k wf[k] * gpad[i + pl + k*d]
+        halo = d * (K - 1)
+        dst = gyp[0, halo:halo + Lout]
+        for t in range(Lout):  # (a loop: array slice assignment costs ~2 s of compile)
+            dst[t] = g[t]
+        _corr(row, gyp, wf, s, d, pl)
+        return
+    for k in range(K):  # gxpad[t*s + k*d] += w[k] * g[t]
+        dst, wk = _tap(gph, k * d, s, Lout), w[k]
+        for t in range(Lout):
+            dst[t] += wk * g[t]
+
+
+@numba.njit(**_JIT)
+def _bwd_rows(x, w, wf, gy, gx, s, d, pl, need_gx, need_gw, gw, gb, ph, gph, gyp, i0, i1):
+    """Rows [i0, i1): fills gx[n, c] if need_gx; adds into this worker's partial sums gw (C*dm, K)
+    if need_gw and gb (C*dm,). wf is w flipped along K; x is a dummy unless need_gw.
+    Zeroed scratch: ph, gph (s, Lph), gyp (1, Lout + 2*d*(K-1))."""
+    C, L = gx.shape[1], gx.shape[2]
+    dm, Lout = w.shape[0] // C, gy.shape[2]
+    for it in range(i0, i1):
+        n, c = it // C, it % C
+        row = gx[n, c]
+        if need_gw:
+            _load_row(ph, x[n, c], pl, s)
+        if need_gx:
+            row[:] = 0
+            if s > 1:
+                gph[:] = 0
+        for o in range(c * dm, c * dm + dm):
+            g, acc = gy[n, o], gy.dtype.type(0)
+            for t in range(Lout):  # (a loop compiles faster than g.sum())
+                acc += g[t]
+            gb[o] += acc
+            if need_gw:
+                _dots(gw[o], g, ph, s, d)
+            if need_gx:
+                _grad_input_row(row, g, w[o], wf[o], s, d, pl, gph, gyp)
+        if need_gx and s > 1:  # un-polyphase the scattered gradient into the row
+            for r in range(s):
+                for m in range(gph.shape[1]):
+                    if 0 <= m * s + r - pl < L:
+                        row[m * s + r - pl] = gph[r, m]
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, pool): new after fork
+
+
+def _workers() -> int:
+    """torch's thread count, so that torch's threads and ours never run 2x the cores."""
+    return max(1, torch.get_num_threads())
+
+
+def _run_rows(rows_fn, args: tuple, scratch: tuple[np.ndarray, ...], items: int) -> None:
+    """Run `rows_fn(*args, *scratch[t], i0, i1)` over rows [0, items) with T = len(scratch[0])
+    workers pulling chunks of rows from a shared counter; worker t owns scratch[.][t]."""
+    global _POOL
+    T = scratch[0].shape[0]
+    if T > 1 and (_POOL is None or _POOL[0] != os.getpid() or _POOL[1]._max_workers < T - 1):
+        if _POOL is not None and _POOL[0] == os.getpid():
+            _POOL[1].shutdown(wait=False)
+        _POOL = (os.getpid(), ThreadPoolExecutor(T - 1, thread_name_prefix="dsconv"))
+    n_chunks = min(items, CHUNKS_PER_THREAD * T if T > 1 else 1)
+    bounds = [i * items // n_chunks for i in range(n_chunks + 1)]
+    ticket = itertools.count()  # next() is atomic under the GIL
+
+    def work(t: int) -> None:
+        mine = tuple(a[t] for a in scratch)
+        while (i := next(ticket)) < n_chunks:
+            rows_fn(*args, *mine, bounds[i], bounds[i + 1])  # nogil: runs in parallel
+
+    futures = [_POOL[1].submit(work, t) for t in range(1, T)] if T > 1 else []
+    work(0)
+    for f in futures:
+        f.result()
+
+
+def _scratch_len(Lout: int, K: int, s: int, d: int) -> int:
+    """Length of one stride phase of the padded input span that the conv reads."""
+    return -(-((Lout - 1) * s + d * (K - 1) + 1) // s)
+
+
+def forward(x: Tensor, w: Tensor, b: Tensor | None, s: int, pad: tuple[int, int], d: int,
+            Lout: int) -> Tensor:
+    """x (N, C, L) contiguous, w (C*dm, 1, K) -> (N, C*dm, Lout)."""
+    N, C, _ = x.shape
+    CO, _, K = w.shape
+    out = x.new_empty(N, CO, Lout)
+    bias = x.new_zeros(CO) if b is None else b.contiguous()
+    dtype = x.numpy().dtype
+    ph = np.zeros((_workers(), s, _scratch_len(Lout, K, s, d)), dtype=dtype)
+    w2 = w.reshape(CO, K).contiguous()
+    args = (x.numpy(), w2.numpy(), bias.numpy(), out.numpy(), s, d, pad[0])
+    _run_rows(_fwd_rows, args, (ph,), N * C)
+    return out
+
+
+def backward(x: Tensor, w: Tensor, gy: Tensor, s: int, pad: tuple[int, int], d: int,
+             shape: torch.Size, need: tuple[bool, bool, bool]) -> tuple:
+    """gy (N, C*dm, Lout) -> (grad_x (N, C, L), grad_w (C*dm, 1, K), grad_b (C*dm,)), None if not
+    needed."""
+    CO, _, K = w.shape
+    Lout = gy.shape[2]
+    w2 = w.reshape(CO, K).contiguous()
+    T, dtype = _workers(), w2.numpy().dtype
+    gx = gy.new_empty(shape)  # untouched unless needed, so it costs no page faults
+    gw, gb = np.zeros((T, CO, K), dtype=dtype), np.zeros((T, CO), dtype=dtype)  # per worker
+    ph = np.zeros((T, s, _scratch_len(Lout, K, s, d)), dtype=dtype)
+    gyp = np.zeros((T, 1, Lout + 2 * d * (K - 1)), dtype=dtype)
+    args = (x.numpy(), w2.numpy(), w2.flip(1).contiguous().numpy(), gy.numpy(), gx.numpy(),
+            s, d, pad[0], need[0], need[1])
+    _run_rows(_bwd_rows, args, (gw, gb, ph, np.zeros_like(ph), gyp), shape[0] * shape[1])
+    return (gx if need[0] else None,
+            torch.from_numpy(gw.sum(0)).view(CO, 1, K) if need[1] else None,
+            torch.from_numpy(gb.sum(0)) if need[2] else None)

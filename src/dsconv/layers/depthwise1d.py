@@ -1,0 +1,166 @@
+"""A fast depthwise Conv1d for CPU: `depthwise_conv1d(x, weight, bias, stride, padding, dilation)`.
+
+torch's grouped `F.conv1d` (groups == C) is slow on CPU: at x = (64, 128, 512), kernel 39, two
+threads, about 70-150 ms forward and 250 ms forward + backward, 1-2% of the matmul roof. The
+measured causes: oneDNN's depthwise kernel is fast only without padding (the same conv on a
+pre-padded input is 5-10x faster), and grad_weight has no fast kernel at all. Routes, picked per
+call by `_route`:
+
+* "numba" (CPU float32/float64, numba importable, a problem worth a thread pool): the nogil
+  kernels of `_depthwise1d_numba`, 10-16 GMAC/s per core at XceptionTime's shapes.
+* "torch" (the same without numba): forward and grad_input by oneDNN on the explicitly padded
+  input; stride-1 grad_weight as one batched GEMM over overlapping windows plus a diagonal sum
+  (~4x aten's at kernel 39).
+* "native": `F.conv1d(F.pad(x, padding))`: CUDA, other dtypes, tiny problems, and whenever torch
+  traces (ONNX export, torch.export, torch.compile), so exported graphs hold a plain Conv.
+  Only this route has a double backward; the others raise on one.
+
+`DSCONV_NO_NUMBA=1` (read at import) or `depthwise1d.USE_NUMBA = False` disables numba.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..utils import is_tracing
+
+try:
+    if os.environ.get("DSCONV_NO_NUMBA", "") not in ("", "0"):
+        raise ImportError("numba disabled by DSCONV_NO_NUMBA")
+    from . import _depthwise1d_numba as _numba
+except ImportError:  # numba is an extra (dsconv[fast], also pulled in by dsconv[series])
+    _numba = None
+
+__all__ = ["depthwise_conv1d"]
+
+USE_NUMBA: bool = _numba is not None  # run-time switch (tests flip it to cover the torch route)
+MIN_NUMBA_MACS = 1 << 16  # below this many multiply-adds F.conv1d is as fast (both < 0.5 ms)
+MIN_TORCH_MACS = 1 << 20  # the same for the pure-torch route (it only changes grad_weight)
+
+
+def _gemm_grad_weight(xpad: Tensor, gy: Tensor, K: int, d: int) -> Tensor:
+    """Stride-1 grad_weight (C*dm, 1, K): gw[o, k] = sum_{n,t} gy[n, o, t] * xpad[n, o//dm, t+k*d].
+
+    Time is split into d phases (t = d*t' + r removes the dilation), then into blocks of P
+    outputs: M[o] = G[o] (P, B) @ X[o] (B, P+K-1) over overlapping input windows, and
+    gw[o, k] = sum_p M[o, p, p+k]. (P+K-1)/K times the direct multiply-adds, but one batched
+    GEMM instead of aten's slow grouped kernel.
+    """
+    N, CO, Lout = gy.shape
+    if CO > xpad.shape[1]:
+        xpad = xpad.repeat_interleave(CO // xpad.shape[1], dim=1)
+    T = -(-Lout // d)  # outputs per phase
+    P = min(64, T)
+    A, W = -(-T // P), P + K - 1
+    Lx = ((A - 1) * P + W) * d  # input span per phase (times d), zero-padded / cropped to it
+    g = F.pad(gy, (0, A * P * d - Lout)).view(N, CO, A * P, d).permute(0, 3, 1, 2)
+    g = g.reshape(N * d, CO, A, P).permute(1, 3, 0, 2).reshape(CO, P, N * d * A)
+    xp = F.pad(xpad[..., :Lx], (0, max(0, Lx - xpad.shape[2])))
+    xp = xp.view(N, CO, Lx // d, d).permute(0, 3, 1, 2).reshape(N * d, CO, Lx // d)
+    xw = xp.unfold(2, W, P).permute(1, 0, 2, 3).reshape(CO, N * d * A, W)
+    M = torch.bmm(g, xw)  # (CO, P, W), contiguous
+    return M.as_strided((CO, K, P), (P * W, 1, W + 1)).sum(2).view(CO, 1, K)
+
+
+def _torch_forward(x: Tensor, w: Tensor, b: Tensor | None, s: int, pad: tuple[int, int], d: int,
+                   Lout: int) -> Tensor:
+    """Pad outside the conv: oneDNN's depthwise kernel is only fast with padding=0."""
+    return F.conv1d(F.pad(x, pad), w, b, s, 0, d, x.shape[1])
+
+
+def _torch_backward(x: Tensor, w: Tensor, gy: Tensor, s: int, pad: tuple[int, int], d: int,
+                    shape: torch.Size, need: tuple[bool, bool, bool]) -> tuple:
+    """grad_input by aten on the padded shape (fast, like the forward); grad_weight by GEMM."""
+    N, C, L = shape
+    xpad = F.pad(x, pad) if need[1] else gy.new_empty(N, C, L + pad[0] + pad[1])  # shape only
+    gemm = need[1] and s == 1
+    gx, gw, _ = torch.ops.aten.convolution_backward(
+        gy, xpad, w, None, [s], [0], [d], False, [0], C, [need[0], need[1] and not gemm, False])
+    if gemm:
+        gw = _gemm_grad_weight(xpad, gy, w.shape[2], d)
+    gx = gx[..., pad[0]:pad[0] + L] if need[0] else None
+    return gx, gw, gy.sum((0, 2)) if need[2] else None
+
+
+class _DepthwiseConv1d(torch.autograd.Function):
+    """Custom autograd for the "numba" and "torch" routes (no double backward)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor, b: Tensor | None, s: int, pad: tuple[int, int],
+                d: int, Lout: int, route: str) -> Tensor:
+        x = x.detach().contiguous()
+        ctx.conf = (s, pad, d, route, x.shape)
+        # x is only needed for grad_weight: do not keep it alive otherwise
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w)
+        impl = _numba.forward if route == "numba" else _torch_forward
+        return impl(x, w.detach(), None if b is None else b.detach(), s, pad, d, Lout)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy: Tensor) -> tuple:
+        x, w = ctx.saved_tensors
+        s, pad, d, route, shape = ctx.conf
+        x = gy.new_empty(1, 1, 1) if x is None else x
+        need = tuple(ctx.needs_input_grad[:3])
+        impl = _numba.backward if route == "numba" else _torch_backward
+        gx, gw, gb = impl(x, w.detach(), gy.detach().contiguous(), s, pad, d, shape, need)
+        return gx, gw, gb, None, None, None, None, None
+
+
+def _route(x: Tensor, w: Tensor, b: Tensor | None, macs: int) -> str:
+    """Which implementation runs this call (module docstring: the measurements behind it)."""
+    same = w.dtype == x.dtype and w.device == x.device and (b is None or b.dtype == x.dtype)
+    if (x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or not same
+            or is_tracing()):
+        return "native"
+    if USE_NUMBA and _numba is not None and macs >= MIN_NUMBA_MACS:
+        return "numba"
+    return "torch" if macs >= MIN_TORCH_MACS else "native"
+
+
+def _check_args(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int,
+                pad: tuple[int, int], dilation: int) -> int:
+    """Raise a ValueError naming the bad argument; return the output length."""
+    if x.dim() != 3:
+        raise ValueError(f"x must be (N, C, L), got shape {tuple(x.shape)}")
+    C, L = x.shape[1], x.shape[2]
+    if C == 0 or weight.dim() != 3 or weight.shape[1] != 1 or weight.shape[0] % C:
+        raise ValueError(f"weight must be (C*dm, 1, K) with C={C}, got {tuple(weight.shape)}")
+    CO, K = weight.shape[0], weight.shape[2]
+    if CO == 0 or K == 0:
+        raise ValueError(f"weight must be (C*dm, 1, K) with C={C}, got {tuple(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != (CO,):
+        raise ValueError(f"bias must be ({CO},), got {tuple(bias.shape)}")
+    if stride < 1 or dilation < 1 or min(pad) < 0:
+        raise ValueError(f"need stride >= 1, dilation >= 1 and padding >= 0; got stride={stride}, "
+                         f"dilation={dilation}, padding={pad}")
+    span = dilation * (K - 1) + 1
+    if L + pad[0] + pad[1] < span:
+        raise ValueError(f"padded input length {L + pad[0] + pad[1]} is shorter than the dilated "
+                         f"kernel ({span}); the output would be empty: give a longer input")
+    return (L + pad[0] + pad[1] - span) // stride + 1
+
+
+def depthwise_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1,
+                     padding: tuple[int, int] | int = (0, 0), dilation: int = 1) -> Tensor:
+    """Depthwise (groups = C) 1-D convolution with explicit zero padding.
+
+    x (N, C, L); weight (C*dm, 1, K) in torch's grouped layout (output channel c*dm + j reads
+    input channel c); bias (C*dm,) or None; padding (left, right) zeros, e.g. causal is
+    (dilation*(K-1), 0). Returns F.conv1d(F.pad(x, padding), weight, bias, stride, 0, dilation,
+    groups=C): (N, C*dm, L_out), L_out = (L + left + right - dilation*(K-1) - 1) // stride + 1.
+    """
+    pad = (padding, padding) if isinstance(padding, int) else (int(padding[0]), int(padding[1]))
+    if is_tracing():  # no shape checks on symbolic sizes: the plain conv, as exported
+        return F.conv1d(F.pad(x, pad), weight, bias, stride, 0, dilation, x.shape[1])
+    Lout = _check_args(x, weight, bias, stride, pad, dilation)
+    macs = x.shape[0] * weight.shape[0] * Lout * weight.shape[2]
+    route = _route(x, weight, bias, macs) if x.numel() else "native"
+    if route == "native":
+        return F.conv1d(F.pad(x, pad), weight, bias, stride, 0, dilation, x.shape[1])
+    return _DepthwiseConv1d.apply(x, weight, bias, stride, pad, dilation, Lout, route)
