@@ -1,5 +1,5 @@
-"""Data: image folders, the bundled digits, series (aeon, .npz, .ts), ImageNet conventions;
-deterministic sampling."""
+"""Data: image folders, the bundled digits, a procedural shapes set, series (aeon, .npz, .ts),
+ImageNet conventions; deterministic sampling."""
 
 from .digits import digits
 from .imagenet import decode_predictions, imagenet_classes, preprocess_input
@@ -24,6 +24,8 @@ from .series import (
     load_series,
     read_series_file,
 )
+from .synthetic import DEFAULT_SIZE as SYNTHETIC_SIZE
+from .synthetic import is_synthetic_spec, load_synthetic, shapes
 from .transforms import NORMALIZATIONS, normalize, open_image
 
 __all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input",
@@ -31,4 +33,5 @@ __all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input
            "find_images", "image_folders", "labelled_images", "labelled_split", "epoch_order",
            "sample_generator", "NORMALIZATIONS", "normalize", "open_image", "SeriesDataset",
            "SeriesPreprocess", "list_aeon_datasets", "load_series", "is_series_spec",
-           "labelled_series", "read_series_file"]
+           "labelled_series", "read_series_file", "SYNTHETIC_SIZE", "is_synthetic_spec",
+           "load_synthetic", "shapes"]

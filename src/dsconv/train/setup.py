@@ -13,7 +13,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data import DataConfig, digits, image_folders, is_series_spec, load_series
+from ..data import (
+    SYNTHETIC_SIZE,
+    DataConfig,
+    digits,
+    image_folders,
+    is_series_spec,
+    is_synthetic_spec,
+    load_series,
+    load_synthetic,
+)
 from ..models import create_model, model_info
 from ..weights import file_model, image_preprocess, init_from
 from .checkpoint import latest_checkpoint, load_checkpoint_weights, read_state
@@ -44,7 +53,8 @@ def setup(cfg: TrainConfig) -> dict:
         preprocess = {"kind": "series", "input_size": [prep.length], "in_chans": in_chans,
                       **prep.to_dict()}
     else:
-        size = cfg.img_size or (16 if cfg.data is None else model_info(name).input_size[0])
+        size = cfg.img_size or (16 if cfg.data is None else SYNTHETIC_SIZE
+                                if is_synthetic_spec(cfg.data) else model_info(name).input_size[0])
         in_chans = cfg.model_args.get("in_chans", init_config.get("in_chans", 3)
                                       if cfg.data else 1)
         train_set, val_set = build_data(cfg, in_chans, size)
@@ -161,6 +171,8 @@ def build_data(cfg: TrainConfig, in_chans: int, img_size: int):
     """(train set, validation set or None); both carry `.classes`."""
     if cfg.data is None:
         return digits(img_size, cfg.seed)
+    if is_synthetic_spec(cfg.data):
+        return load_synthetic(cfg.data, img_size)
     dcfg = DataConfig(img_size=img_size, normalize=cfg.normalize, augment=cfg.augment,
                       hflip=cfg.hflip, val_split=cfg.val_split, seed=cfg.seed)
     return image_folders(cfg.data, dcfg, in_chans)

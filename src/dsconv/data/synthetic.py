@@ -1,0 +1,122 @@
+"""A procedurally generated image set, shipped as code: `synthetic:shapes`.
+
+The bundled digits are too easy to tell network variants apart (every variant reaches ~99%).
+Here each image is one of 5 shapes (disc, ring, square, triangle, cross), solid or striped
+(10 classes), at a random position, scale and rotation, in random colours that are often close
+to the background's, over a random grating texture, with 1-3 distractor strokes and blobs and
+pixel noise. Colour says nothing about the class; shape and texture do, and both are small
+against the clutter, so `xception_mini` stays well below 100% after a few CPU minutes and the
+variants of the claims separate.
+
+The data is a pure function of (size, counts, data seed): every run of an experiment sees the
+same images whatever its training seed. Rendering is vectorised numpy, ~1 s for 5,000 images.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from .images import TensorImages
+
+SHAPES = ("disc", "ring", "square", "triangle", "cross")
+FILLS = ("solid", "striped")
+CLASSES = [f"{s}_{f}" for s in SHAPES for f in FILLS]
+DEFAULT_SIZE = 24
+DEFAULT_COUNTS = (4000, 1000)  # train, test
+
+
+def _shape_mask(kind: str, u: np.ndarray, v: np.ndarray, r: float) -> np.ndarray:
+    """Boolean mask of `kind` with radius r in rotated, centred coordinates u, v."""
+    d = np.hypot(u, v)
+    if kind == "disc":
+        return d < r
+    if kind == "ring":
+        return (d < r) & (d > 0.55 * r)
+    if kind == "square":
+        return np.maximum(np.abs(u), np.abs(v)) < 0.8 * r
+    if kind == "triangle":  # equilateral: three half-planes at 120 degrees
+        angles = np.pi / 2 + np.array([0, 2, 4]) * np.pi / 3
+        inside = [u * np.cos(a) + v * np.sin(a) < 0.5 * r for a in angles]
+        return inside[0] & inside[1] & inside[2]
+    thick = 0.3 * r  # cross
+    return ((np.abs(u) < thick) & (np.abs(v) < r)) | ((np.abs(v) < thick) & (np.abs(u) < r))
+
+
+def _grating(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, size: int,
+             period: tuple[float, float]) -> np.ndarray:
+    """A sinusoidal grating of random orientation and phase, values in [-1, 1]."""
+    theta = rng.uniform(0, np.pi)
+    freq = 2 * np.pi / (rng.uniform(*period) * size / 24)
+    return np.sin(freq * (xx * np.cos(theta) + yy * np.sin(theta)) + rng.uniform(0, 2 * np.pi))
+
+
+def _render(rng: np.random.Generator, label: int, size: int) -> np.ndarray:
+    """One (3, size, size) float32 image in [-1, 1] of class `label`."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    bg = rng.uniform(-0.6, 0.6, 3)[:, None, None]
+    img = bg + rng.uniform(0.05, 0.3) * _grating(rng, yy, xx, size, (4, 12))[None]
+    for _ in range(rng.integers(1, 4)):  # distractors: strokes and blobs in random colours
+        cy, cx = rng.uniform(0, size, 2)
+        if rng.random() < 0.5:
+            a = rng.uniform(0, np.pi)
+            along = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
+            across = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
+            mask = (np.abs(across) < size / 24) & (np.abs(along) < rng.uniform(0.2, 0.45) * size)
+        else:
+            mask = np.hypot(xx - cx, yy - cy) < rng.uniform(0.05, 0.12) * size
+        img = np.where(mask[None], rng.uniform(-1, 1, 3)[:, None, None], img)
+    shape, fill = SHAPES[label // len(FILLS)], FILLS[label % len(FILLS)]
+    r = rng.uniform(0.22, 0.36) * size
+    cy, cx = rng.uniform(r * 0.8, size - r * 0.8, 2)
+    a = rng.uniform(0, 2 * np.pi)
+    u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
+    v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
+    mask = _shape_mask(shape, u, v, r)
+    fg = bg[:, 0, 0] + rng.choice([-1, 1]) * rng.uniform(0.25, 0.8, 3)  # often low contrast
+    colour = np.broadcast_to(fg[:, None, None], img.shape)
+    if fill == "striped":  # stripes of the background colour across the shape
+        colour = np.where(_grating(rng, yy, xx, size, (3, 5))[None] > 0, colour, bg)
+    img = np.where(mask[None], colour, img)
+    img = img + rng.normal(0, rng.uniform(0.05, 0.2), img.shape)
+    return np.clip(img, -1, 1).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)  # an experiment's runs in one process share the images
+def _images(img_size: int, n: int, data_seed: int, stream: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng([data_seed, stream])
+    labels = np.arange(n) % len(CLASSES)
+    rng.shuffle(labels)
+    x = np.zeros((n, 3, img_size, img_size), np.float32)
+    for i, k in enumerate(labels):
+        x[i] = _render(rng, int(k), img_size)
+    return torch.from_numpy(x), torch.from_numpy(labels)
+
+
+def shapes(img_size: int = DEFAULT_SIZE, n_train: int = DEFAULT_COUNTS[0],
+           n_test: int = DEFAULT_COUNTS[1], data_seed: int = 0
+           ) -> tuple[TensorImages, TensorImages]:
+    """(train, test) of the procedural shapes set: images (N, 3, img_size, img_size) in [-1, 1],
+    10 balanced classes (`CLASSES`). The same arguments always give the same images."""
+    if img_size < 8:
+        raise ValueError(f"img_size={img_size}: the shapes set needs at least 8 pixels")
+    # Disjoint random streams for train and test.
+    return (TensorImages(*_images(img_size, n_train, data_seed, 0), list(CLASSES)),
+            TensorImages(*_images(img_size, n_test, data_seed, 1), list(CLASSES)))
+
+
+def is_synthetic_spec(data: str | None) -> bool:
+    """True for `synthetic:NAME` data specs."""
+    return isinstance(data, str) and data.startswith("synthetic:")
+
+
+def load_synthetic(spec: str, img_size: int | None) -> tuple[TensorImages, TensorImages]:
+    """`synthetic:shapes` -> (train, test); img_size None: DEFAULT_SIZE."""
+    name = spec.split(":", 1)[1]
+    if name != "shapes":
+        raise ValueError(f"--data {spec}: unknown synthetic set {name!r}; the one there is: "
+                         "synthetic:shapes")
+    return shapes(img_size or DEFAULT_SIZE)
