@@ -30,6 +30,7 @@ class ConvStyle:
     norm_layer: str = "batchnorm"
     bn_eps: float = 1e-3             # Keras's BatchNormalization defaults
     bn_momentum: float = 0.01        # PyTorch convention (Keras's 0.99)
+    segments: int | None = None      # groups of the spatial step: None depthwise, 1 regular
 
     def __post_init__(self) -> None:
         if self.conv_mode not in CONV_MODES:
@@ -55,7 +56,7 @@ class ConvStyle:
             return CONV[self.dims](in_ch, out_ch, kernel_size, stride, padding)
         return SEPARABLE[self.dims](in_ch, out_ch, kernel_size, stride, padding,
                                     order=self.order, mid_norm=self.norm if mid_norm else None,
-                                    mid_act=get_act(self.mid_act))
+                                    mid_act=get_act(self.mid_act), segments=self.segments)
 
 
 def conv_norm_act(conv: nn.Module, channels: int, norm: Callable[[int], nn.Module],

@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # Modules that add sub-commands: each has add_parser(subparsers) and sets `func` on its parser.
-COMMAND_MODULES = ["info", "convert", "train", "deploy"]
+COMMAND_MODULES = ["info", "convert", "train", "deploy", "experiment"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ same images whatever its training seed. Rendering is vectorised numpy, ~1 s for 
 from __future__ import annotations
 
 import functools
+from urllib.parse import parse_qsl
 
 import numpy as np
 import torch
@@ -114,9 +115,18 @@ def is_synthetic_spec(data: str | None) -> bool:
 
 
 def load_synthetic(spec: str, img_size: int | None) -> tuple[TensorImages, TensorImages]:
-    """`synthetic:shapes` -> (train, test); img_size None: DEFAULT_SIZE."""
-    name = spec.split(":", 1)[1]
+    """`synthetic:shapes[?train=N&test=M&seed=S]` -> (train, test); img_size None: 24."""
+    name, _, query = spec.split(":", 1)[1].partition("?")
     if name != "shapes":
         raise ValueError(f"--data {spec}: unknown synthetic set {name!r}; the one there is: "
-                         "synthetic:shapes")
-    return shapes(img_size or DEFAULT_SIZE)
+                         "synthetic:shapes[?train=N&test=M&seed=S]")
+    args = {"train": DEFAULT_COUNTS[0], "test": DEFAULT_COUNTS[1], "seed": 0}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in args or not value.isdigit():
+            raise ValueError(f"--data {spec}: {key}={value!r}: expected train, test or seed "
+                             "set to a non-negative integer")
+        args[key] = int(value)
+    if args["train"] < len(CLASSES):
+        raise ValueError(f"--data {spec}: train={args['train']}: at least one image per "
+                         f"class ({len(CLASSES)})")
+    return shapes(img_size or DEFAULT_SIZE, args["train"], args["test"], args["seed"])

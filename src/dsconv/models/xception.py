@@ -53,6 +53,8 @@ class XceptionConfig:
     mid_act: str | None = None       # activation inside each separable conv (Figure 10)
     order: str = "depthwise_first"   # or 'pointwise_first' (the "extreme Inception" module)
     conv_mode: str = "separable"     # 'standard' builds the regular-convolution twin
+    segments: int | None = None      # the Inception spectrum: groups of each spatial step
+                                     # (None: depthwise; 1: a regular conv beside the 1x1)
     act_layer: str = "relu"          # the network's activation
     norm_layer: str = "batchnorm"
     bn_eps: float = 1e-3             # Keras's BatchNormalization epsilon
@@ -61,7 +63,7 @@ class XceptionConfig:
 
     def style(self) -> ConvStyle:
         return ConvStyle(self.dims, self.conv_mode, self.order, self.mid_act, self.act_layer,
-                         self.norm_layer, self.bn_eps, self.bn_momentum)
+                         self.norm_layer, self.bn_eps, self.bn_momentum, self.segments)
 
 
 class Xception(ClassifierModel):

@@ -1,0 +1,162 @@
+"""Run an experiment: every variant x seed through the public training API, resumably.
+
+Each run lives in DIR/runs/<variant>/seed<k>/ (the training run folder, with its checkpoints
+and metrics.csv) and ends by writing result.json there. A run with a result.json is finished
+and skipped; a run with checkpoints but no result resumes from its last one; so an interrupted
+experiment picks up where it stopped. results.csv is rebuilt from the result.json files after
+every run, so parallel jobs (`jobs > 1`, separate processes) never write the same file.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..cost import profile
+from ..train import TrainConfig, train
+from ..utils import atomic_write_text, median_time
+from ..weights import load_model
+from .cost_claim import cost_rows
+from .spec import Spec
+
+RESULT_COLUMNS = ["variant", "seed", "model", "config", "params", "macs", "train_s", "infer_ms",
+                  "final_acc", "best_acc", "epochs_to_target", "epochs"]
+
+
+def run_dir(out: Path, variant: str, seed: int) -> Path:
+    return out / "runs" / variant / f"seed{seed}"
+
+
+def train_config(spec: Spec, variant: dict[str, Any], seed: int, out: Path) -> TrainConfig:
+    """The TrainConfig of one run: the spec's base, the variant's overrides, the seed."""
+    fields = {**spec.base, **{k: v for k, v in variant.items() if k != "name"}}
+    fields["model_args"] = {**spec.base.get("model_args", {}), **variant.get("model_args", {})}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"{spec.path}: variant {variant['name']!r} sets {unknown}, which are "
+                         "not training settings (see `dsconv train --help`)")
+    d = run_dir(out, variant["name"], seed)
+    resume = any((d / "checkpoints").glob("*.pt")) if (d / "checkpoints").is_dir() else False
+    return TrainConfig(**fields, seed=seed, out=str(d), resume=resume, overwrite=not resume,
+                       progress=False, workers=0)
+
+
+def _epochs_to(history: list[dict], target: float) -> int | None:
+    """The first epoch (1-based) whose validation accuracy reaches `target`, else None."""
+    for i, row in enumerate(history, 1):
+        if row.get("val_top1", 0.0) >= target:
+            return i
+    return None
+
+
+def _read_history(d: Path) -> list[dict]:
+    with open(d / "metrics.csv") as fh:
+        return [{k: float(v) if v not in ("", None) else None for k, v in row.items()}
+                for row in csv.DictReader(fh)]
+
+
+def _infer_ms(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
+    """Median ms of one inference batch of 32 at the run's input shape."""
+    model.eval()
+    x = torch.randn(32, *shape)
+    with torch.inference_mode():
+        return 1e3 * median_time(lambda: model(x), 5, warmup=1)
+
+
+def run_one(spec: Spec, variant: dict[str, Any], seed: int, out: Path) -> dict:
+    """Train one variant at one seed (or read its finished result); returns its result row."""
+    d = run_dir(out, variant["name"], seed)
+    if (d / "result.json").exists():
+        return json.loads((d / "result.json").read_text())
+    cfg = train_config(spec, variant, seed, out)
+    t0 = time.perf_counter()
+    summary = train(cfg)
+    wall = time.perf_counter() - t0
+    history = _read_history(d)
+    model, meta = load_model(d / "model.safetensors")  # the file the run wrote: what users get
+    shape = (meta.preprocess["in_chans"], *meta.preprocess["input_size"])
+    p = profile(model, shape[1:], in_chans=shape[0])
+    accs = [r["val_top1"] for r in history if r.get("val_top1") is not None]
+    row = {"variant": variant["name"], "seed": seed, "model": summary["model"],
+           "config": json.dumps({k: v for k, v in variant.items() if k != "name"},
+                                sort_keys=True),
+           "params": p.trainable_params, "macs": p.macs, "train_s": round(wall, 2),
+           "infer_ms": round(_infer_ms(model, shape), 3), "final_acc": accs[-1],
+           "best_acc": max(accs), "epochs_to_target": _epochs_to(history, spec.target),
+           "epochs": len(history)}
+    atomic_write_text(d / "result.json", json.dumps(row, indent=1))
+    return row
+
+
+def _job(args: tuple) -> dict:
+    spec, variant, seed, out, threads = args
+    torch.set_num_threads(threads)  # jobs share the cores instead of oversubscribing them
+    return run_one(spec, variant, seed, out)
+
+
+def write_results(out: Path, rows: list[dict]) -> Path:
+    """results.csv, one row per finished run, in spec order (atomic)."""
+    buf = io.StringIO()
+    columns = RESULT_COLUMNS if not rows or "best_acc" in rows[0] else list(
+        dict.fromkeys(k for r in rows for k in r))  # cost rows carry their own columns
+    w = csv.DictWriter(buf, columns, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "results.csv", buf.getvalue())
+    return out / "results.csv"
+
+
+def collect(spec: Spec, out: Path) -> list[dict]:
+    """The result rows of the runs of `spec` that have finished, in spec order."""
+    rows = []
+    for v in spec.variants:
+        for seed in range(spec.seeds):
+            f = run_dir(out, v["name"], seed) / "result.json"
+            if f.exists():
+                rows.append(json.loads(f.read_text()))
+    return rows
+
+
+def run_experiment(spec: Spec, out: str | Path, jobs: int = 1, say=print) -> list[dict]:
+    """Run every unfinished variant x seed of `spec` into `out`; returns all result rows.
+    Writes out/spec.json (the spec as run) and out/results.csv (after every finished run)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "spec.json", json.dumps(dataclasses.asdict(spec), indent=1))
+    if spec.kind == "cost":
+        rows = cost_rows(spec)
+        write_results(out, rows)
+        return rows
+    todo = [(v, s) for v in spec.variants for s in range(spec.seeds)
+            if not (run_dir(out, v["name"], s) / "result.json").exists()]
+    done = len(spec.variants) * spec.seeds - len(todo)
+    say(f"{spec.name}: {len(todo)} runs to do, {done} finished before")
+    if jobs <= 1:
+        for i, (v, s) in enumerate(todo, 1):
+            row = run_one(spec, v, s, out)
+            say(f"  [{i}/{len(todo)}] {v['name']} seed {s}: best {row['best_acc']:.3f} "
+                f"final {row['final_acc']:.3f} ({row['train_s']:.0f} s)")
+            write_results(out, collect(spec, out))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        ctx = multiprocessing.get_context("spawn")  # no forked torch thread pools
+        with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            args = [(spec, v, s, out, threads) for v, s in todo]
+            for i, row in enumerate(pool.map(_job, args), 1):
+                say(f"  [{i}/{len(todo)}] {row['variant']} seed {row['seed']}: best "
+                    f"{row['best_acc']:.3f} ({row['train_s']:.0f} s)")
+                write_results(out, collect(spec, out))
+    rows = collect(spec, out)
+    write_results(out, rows)
+    return rows
