@@ -62,7 +62,7 @@ def test_quick_run_writes_report_and_plots(name, tmp_path, capsys):
 
 def test_interrupted_experiment_resumes_without_redoing_finished_runs(tmp_path, capsys):
     args = ["experiment", "run", "order", "--quick", "--out", tmp_path]
-    assert cli(capsys, *args)[0] == 0
+    assert cli(capsys, *args, "--jobs", "2")[0] == 0  # two runs in two processes
     first = tmp_path / "runs" / "depthwise_first" / "seed0" / "result.json"
     second = tmp_path / "runs" / "pointwise_first" / "seed0"
     before = first.stat().st_mtime_ns, json.loads(first.read_text())
@@ -111,13 +111,22 @@ def test_bad_specs_say_what_is_wrong(tmp_path, capsys):
 
 
 def test_synthetic_shapes_are_seeded_balanced_and_checked():
-    tr, te = shapes(16, 200, 50)
-    again, _ = shapes(16, 200, 50)
+    tr, te = shapes(16, 200, 50, fresh=False)
+    again, _ = shapes(16, 200, 50, fresh=False)
     assert tr.x.shape == (200, 3, 16, 16) and te.x.shape == (50, 3, 16, 16)
     assert torch.equal(tr.x, again.x) and torch.equal(tr.y, again.y)
     assert torch.bincount(tr.y).tolist() == [20] * 10
     assert tr.x.min() >= -1 and tr.x.max() <= 1
     assert not torch.equal(tr.x[:50], te.x)  # train and test come from different streams
+    # The default stream draws new images every epoch, reproducibly, with fixed labels.
+    stream, _ = shapes(16, 200, 50)
+    assert torch.bincount(stream.y).tolist() == [20] * 10
+    x0, y0, _ = stream[7]
+    stream.epoch = 1
+    x1, y1, _ = stream[7]
+    assert y0 == y1 and not torch.equal(x0, x1)
+    stream.epoch = 0
+    assert torch.equal(stream[7][0], x0)
     with pytest.raises(ValueError, match="train, test or seed"):
         load_synthetic("synthetic:shapes?trian=5", 16)
     with pytest.raises(ValueError, match="synthetic:shapes"):

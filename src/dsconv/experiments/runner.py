@@ -122,9 +122,12 @@ def collect(spec: Spec, out: Path) -> list[dict]:
     rows = []
     for v in spec.variants:
         for seed in range(spec.seeds):
-            f = run_dir(out, v["name"], seed) / "result.json"
-            if f.exists():
-                rows.append(json.loads(f.read_text()))
+            d = run_dir(out, v["name"], seed)
+            if (d / "result.json").exists():
+                row = json.loads((d / "result.json").read_text())
+                # From the curve, so that the spec's target decides (it may change after a run)
+                row["epochs_to_target"] = _epochs_to(_read_history(d), spec.target)
+                rows.append(row)
     return rows
 
 
