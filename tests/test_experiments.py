@@ -127,7 +127,7 @@ def test_synthetic_shapes_are_seeded_balanced_and_checked():
     assert y0 == y1 and not torch.equal(x0, x1)
     stream.epoch = 0
     assert torch.equal(stream[7][0], x0)
-    with pytest.raises(ValueError, match="train, test or seed"):
+    with pytest.raises(ValueError, match="train, test, seed or fresh"):
         load_synthetic("synthetic:shapes?trian=5", 16)
     with pytest.raises(ValueError, match="synthetic:shapes"):
         load_synthetic("synthetic:circles", 16)

@@ -20,8 +20,12 @@ from .flags import Formatter
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("experiment", help="reproduce the claims of the Xception and MobileNet "
-                       "papers: list, run, report", formatter_class=Formatter)
-    ex = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+                       "papers: list, run, report", formatter_class=Formatter,
+                       description="Each claim is a spec of variants x seeds trained through "
+                       "the training API; `run` writes results.csv, report.md and plots to "
+                       "experiments/NAME by default. `dsconv experiment ACTION --help` for more.")
+    ex = p.add_subparsers(dest="action", required=True, metavar="ACTION",
+                          help="list, run or report (each has its own --help)")
     q = ex.add_parser("list", help="the shipped experiments, one line each",
                       formatter_class=Formatter)
     q.set_defaults(func=cmd_list)
