@@ -21,7 +21,6 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from .images import TensorImages
 
@@ -100,7 +99,7 @@ def _images(img_size: int, n: int, data_seed: int, stream: int
     return torch.from_numpy(x), torch.from_numpy(labels)
 
 
-class ShapesStream(Dataset):
+class ShapesStream(TensorImages):
     """Training images drawn afresh every epoch: item i of epoch e is rendered from the seed
     (data_seed, e, i), with a fixed, balanced label per i. A model cannot memorise its training
     set, so the accuracy of a variant says what it learned about shapes and textures, not how
@@ -108,16 +107,9 @@ class ShapesStream(Dataset):
 
     def __init__(self, n: int, img_size: int, data_seed: int) -> None:
         rng = np.random.default_rng([data_seed, 2])
-        self.y = torch.from_numpy(rng.permutation(np.arange(n) % len(CLASSES)))
-        self.img_size, self.data_seed, self.classes = img_size, data_seed, list(CLASSES)
-        self.epoch = 0  # set by the trainer
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    @property
-    def targets(self) -> list[int]:
-        return self.y.tolist()
+        labels = torch.from_numpy(rng.permutation(np.arange(n) % len(CLASSES)))
+        super().__init__(None, labels, list(CLASSES))  # no stored images: rendered per item
+        self.img_size, self.data_seed = img_size, data_seed
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.data_seed, 3, self.epoch, index])
