@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils import atomic_write_text
-from .runner import run_dir
+from .runner import read_history, run_dir
 from .spec import Check, Spec
 from .verdict import HOLDS, judge, overall, summarize, values
 
@@ -35,10 +35,9 @@ def _curves(spec: Spec, out: Path) -> dict[str, list[list[float]]]:
     curves: dict[str, list[list[float]]] = {}
     for v in spec.variant_names():
         for seed in range(spec.seeds):
-            f = run_dir(out, v, seed) / "metrics.csv"
-            if f.exists():
-                with open(f) as fh:
-                    acc = [float(r["val_top1"]) for r in csv.DictReader(fh) if r.get("val_top1")]
+            d = run_dir(out, v, seed)
+            if (d / "metrics.csv").exists():
+                acc = [r["val_top1"] for r in read_history(d) if r.get("val_top1") is not None]
                 curves.setdefault(v, []).append(acc)
     return curves
 
@@ -174,8 +173,8 @@ def cost_section(rows: list[dict]) -> tuple[list[str], str]:
 
 
 def build_report(out: str | Path) -> dict[str, Any]:
-    """Write out/report.md (and the plots) from the folder; returns {'verdict', 'report',
-    'plots', 'name', 'claim', 'summary'}."""
+    """Write out/report.md (and the plots) from the folder; returns {'name', 'claim',
+    'verdict', 'scale', 'report', 'plots', 'lines'} ('lines': the tables, for claims_table)."""
     out = Path(out)
     spec, rows = read_folder(out)
     if spec.kind == "cost":

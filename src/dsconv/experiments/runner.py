@@ -60,7 +60,8 @@ def _epochs_to(history: list[dict], target: float) -> int | None:
     return None
 
 
-def _read_history(d: Path) -> list[dict]:
+def read_history(d: Path) -> list[dict]:
+    """A run folder's metrics.csv: one dict per epoch, numbers as floats (blank: None)."""
     with open(d / "metrics.csv") as fh:
         return [{k: float(v) if v not in ("", None) else None for k, v in row.items()}
                 for row in csv.DictReader(fh)]
@@ -83,7 +84,7 @@ def run_one(spec: Spec, variant: dict[str, Any], seed: int, out: Path) -> dict:
     t0 = time.perf_counter()
     summary = train(cfg)
     wall = time.perf_counter() - t0
-    history = _read_history(d)
+    history = read_history(d)
     model, meta = load_model(d / "model.safetensors")  # the file the run wrote: what users get
     shape = (meta.preprocess["in_chans"], *meta.preprocess["input_size"])
     p = profile(model, shape[1:], in_chans=shape[0])
@@ -126,7 +127,7 @@ def collect(spec: Spec, out: Path) -> list[dict]:
             if (d / "result.json").exists():
                 row = json.loads((d / "result.json").read_text())
                 # From the curve, so that the spec's target decides (it may change after a run)
-                row["epochs_to_target"] = _epochs_to(_read_history(d), spec.target)
+                row["epochs_to_target"] = _epochs_to(read_history(d), spec.target)
                 rows.append(row)
     return rows
 

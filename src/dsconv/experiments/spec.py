@@ -11,10 +11,10 @@ A spec is a TOML file (the seven shipped ones live in `specs/`; a user may write
     model = "xception_mini"
     data = "synthetic:shapes"
     [[variants]]                          # one per arm: a name plus TrainConfig overrides
-    name = "none"
-    model_args = { mid_act = "none" }
+    name = "elu"
+    model_args = { mid_act = "elu" }
     [[checks]]                            # what "the claim holds" means, one line each
-    better = "none"                       # or: similar = ["a", "b"], tolerance = 0.01
+    better = "elu"                        # or: similar = ["a", "b"], tolerance = 0.01
     worse = "relu"
     metric = "best_acc"                   # best_acc | final_acc | epochs_to_target | macs ...
     [quick]                               # overrides for --quick (tests) and --full

@@ -115,9 +115,8 @@ class _DepthwiseConv1d(torch.autograd.Function):
 def _route(x: Tensor, w: Tensor, b: Tensor | None, macs: int) -> str:
     """Which implementation runs this call (module docstring: the measurements behind it)."""
     same = w.dtype == x.dtype and w.device == x.device and (b is None or b.dtype == x.dtype)
-    if (x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or not same
-            or is_tracing()):
-        return "native"
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or not same:
+        return "native"  # (tracing never gets here: depthwise_conv1d returns the plain conv)
     if USE_NUMBA and _numba is not None and macs >= MIN_NUMBA_MACS:
         return "numba"
     return "torch" if macs >= MIN_TORCH_MACS else "native"
