@@ -199,7 +199,7 @@ def test_diverging_run_stops_with_clear_message(tmp_path):
 
 
 def test_amp_auto_is_fp32_on_cpu_and_fp16_needs_cuda():
-    from dsconv.train.optim import resolve_amp
+    from dsconv.train.precision import resolve_amp
 
     cpu = torch.device("cpu")
     assert resolve_amp("auto", cpu) is None  # fp32: bf16 without hardware support is 5.9x slower

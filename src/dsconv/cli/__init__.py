@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         # User errors (bad shapes, unknown names, bad files, a missing extra) in one line.
         print(f"dsconv {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:  # Ctrl-C: where it stopped, not a traceback
+        print(f"dsconv {args.command}: {err or 'interrupted'}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

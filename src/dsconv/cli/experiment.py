@@ -12,6 +12,7 @@ from ..experiments import (
     claims_table,
     find_spec,
     list_experiments,
+    plan,
     run_experiment,
 )
 from ..utils import atomic_write_text
@@ -32,8 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q = ex.add_parser("run", help="run an experiment (resumable: finished runs are skipped)",
                       formatter_class=Formatter)
     q.add_argument("name", help="a shipped experiment (see `list`), 'all', or a spec file")
-    q.add_argument("--out", default=None, help="output folder (default: experiments/NAME; "
-                   "with 'all': experiments/, one folder per experiment)")
+    q.add_argument("--out", default=None, help="output folder (default: experiments/NAME, "
+                   "NAME-quick with --quick, NAME-full with --full; with 'all': experiments/, "
+                   "one folder per experiment)")
     size = q.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="tiny data, 1 epoch, 1 seed: a "
                       "smoke run in under 3 minutes")
@@ -79,15 +81,28 @@ def _run_one(spec: Spec, out: Path, jobs: int) -> dict:
     return rep
 
 
+def _out(args: argparse.Namespace, name: str, root: Path | None = None) -> Path:
+    """An experiment's folder: --out, else experiments/NAME, with -quick / -full for those
+    sizes, so a smoke run and a real one never share (and never mix) their runs."""
+    suffix = "-quick" if args.quick else "-full" if args.full else ""
+    if root is not None:
+        return root / f"{name}{suffix if args.out is None else ''}"
+    return Path(args.out or f"experiments/{name}{suffix}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs}: must be at least 1")
     if args.name != "all":
         spec = _sized(find_spec(args.name), args)
-        _run_one(spec, Path(args.out or f"experiments/{spec.name}"), args.jobs)
+        _run_one(spec, _out(args, spec.name), args.jobs)
         return 0
     root = Path(args.out or "experiments")
-    reports = [_run_one(_sized(s, args), root / s.name, args.jobs) for s in list_experiments()]
+    specs = [_sized(s, args) for s in list_experiments()]
+    for spec in specs:  # every spec's every run is checked before the first one trains
+        if spec.kind == "train":
+            plan(spec, _out(args, spec.name, root))
+    reports = [_run_one(s, _out(args, s.name, root), args.jobs) for s in specs]
     atomic_write_text(root / "claims.md", claims_table(reports))
     print(f"wrote {root / 'claims.md'}")
     return 0

@@ -5,6 +5,11 @@ and metrics.csv) and ends by writing result.json there. A run with a result.json
 and skipped; a run with checkpoints but no result resumes from its last one; so an interrupted
 experiment picks up where it stopped. results.csv is rebuilt from the result.json files after
 every run, so parallel jobs (`jobs > 1`, separate processes) never write the same file.
+
+A run folder records what it computes (run.json, then result.json's `run`: its TrainConfig less
+where and how it is watched). A folder made with other settings (a --quick run, another
+--epochs or --data) is never reused or resumed for this spec: `plan` refuses before anything
+trains, so results of different settings are never mixed.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from typing import Any
 import torch
 
 from ..cost import profile
+from ..data import is_series_spec
 from ..train import TrainConfig, train
-from ..utils import atomic_write_text, median_time
+from ..train.checkpoint import latest_checkpoint, read_state
+from ..train.setup import check_model, upgrade_config
+from ..utils import atomic_write_text, folder_lock, median_time
 from ..weights import load_model
 from .cost_claim import cost_rows
 from .spec import Spec
@@ -43,15 +51,75 @@ def train_config(spec: Spec, variant: dict[str, Any], seed: int, out: Path) -> T
     fields["model_args"] = {**spec.base.get("model_args", {}), **variant.get("model_args", {})}
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(fields) - known)
+    where = f"{spec.path or spec.name}: variant {variant['name']!r}"
     if unknown:
-        raise ValueError(f"{spec.path}: variant {variant['name']!r} sets {unknown}, which are "
-                         "not training settings (see `dsconv train --help`)")
+        raise ValueError(f"{where} sets {unknown}, which are not training settings (see "
+                         "`dsconv train --help`)")
     d = run_dir(out, variant["name"], seed)
-    resume = any((d / "checkpoints").glob("*.pt")) if (d / "checkpoints").is_dir() else False
-    return TrainConfig(**fields, seed=seed, out=str(d), resume=resume, overwrite=not resume,
-                       progress=False, workers=0)
+    resume = latest_checkpoint(d) is not None
+    try:
+        return TrainConfig(**fields, seed=seed, out=str(d), resume=resume,
+                           overwrite=not resume, progress=False, workers=0)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from None
 
 
+# Settings that say where and how a run is watched, not what it computes.
+_NOT_IDENTITY = ("out", "resume", "overwrite", "progress", "workers", "tensorboard")
+
+
+def run_identity(cfg: TrainConfig) -> dict:
+    """What a run computes: its TrainConfig without the fields that only place or watch it.
+    Two runs with equal identities produce the same result, so one may stand for the other."""
+    full = cfg.with_defaults(is_series_spec(cfg.data))  # None and the default it means agree
+    ident = {k: v for k, v in dataclasses.asdict(full).items() if k not in _NOT_IDENTITY}
+    return json.loads(json.dumps(ident))  # as result.json holds it (tuples become lists)
+
+
+def _stored_identity(d: Path) -> dict | None:
+    """The identity a run folder was made with: its result.json or run.json, else (folders of
+    older versions) its checkpoint's config."""
+    if (d / "result.json").exists():
+        row = json.loads((d / "result.json").read_text())
+        if "run" in row:
+            return row["run"]
+    if (d / "run.json").exists():
+        return json.loads((d / "run.json").read_text())
+    last = latest_checkpoint(d)
+    if last is None:
+        return None
+    return run_identity(TrainConfig(**upgrade_config(read_state(last)["config"])))
+
+
+def plan(spec: Spec, out: Path) -> list[TrainConfig]:
+    """Every run's TrainConfig, checked before any of them starts: settings, model and
+    model_args (built on the meta device), and that a run already in `out` was made with
+    exactly the same settings (else it would be reused or resumed for another experiment)."""
+    cfgs, stale = [], []
+    for v in spec.variants:
+        for seed in range(spec.seeds):
+            cfg = train_config(spec, v, seed, out)
+            try:
+                check_model(cfg)
+            except ValueError as err:
+                raise ValueError(f"{spec.path or spec.name}: variant {v['name']!r}: {err}"
+                                 ) from None
+            d = run_dir(out, v["name"], seed)
+            if (d / "result.json").exists() or cfg.resume:
+                had = _stored_identity(d)
+                want = run_identity(cfg)
+                if had != want:
+                    diff = sorted(k for k in want if had is None or had.get(k) != want[k])
+                    stale.append((d, diff, had, want))
+            cfgs.append(cfg)
+    if stale:
+        d, diff, had, want = stale[0]
+        what = ("settings this version cannot read" if had is None else ", ".join(
+            f"{k}={had.get(k)!r} (now {want[k]!r})" for k in diff))
+        raise ValueError(f"{out} holds {len(stale)} run(s) made with other settings (e.g. {d}: "
+                         f"{what}); results of different settings are never mixed: choose "
+                         "another --out, or remove that folder")
+    return cfgs
 def _epochs_to(history: list[dict], target: float) -> int | None:
     """The first epoch (1-based) whose validation accuracy reaches `target`, else None."""
     for i, row in enumerate(history, 1):
@@ -81,6 +149,8 @@ def run_one(spec: Spec, variant: dict[str, Any], seed: int, out: Path) -> dict:
     if (d / "result.json").exists():
         return json.loads((d / "result.json").read_text())
     cfg = train_config(spec, variant, seed, out)
+    d.mkdir(parents=True, exist_ok=True)  # what this run is, before it writes anything else
+    atomic_write_text(d / "run.json", json.dumps(run_identity(cfg), indent=1))
     t0 = time.perf_counter()
     summary = train(cfg)
     wall = time.perf_counter() - t0
@@ -95,7 +165,7 @@ def run_one(spec: Spec, variant: dict[str, Any], seed: int, out: Path) -> dict:
            "params": p.trainable_params, "macs": p.macs, "train_s": round(wall, 2),
            "infer_ms": round(_infer_ms(model, shape), 3), "final_acc": accs[-1],
            "best_acc": max(accs), "epochs_to_target": _epochs_to(history, spec.target),
-           "epochs": len(history)}
+           "epochs": len(history), "run": run_identity(cfg)}
     atomic_write_text(d / "result.json", json.dumps(row, indent=1))
     return row
 
@@ -134,14 +204,28 @@ def collect(spec: Spec, out: Path) -> list[dict]:
 
 def run_experiment(spec: Spec, out: str | Path, jobs: int = 1, say=print) -> list[dict]:
     """Run every unfinished variant x seed of `spec` into `out`; returns all result rows.
-    Writes out/spec.json (the spec as run) and out/results.csv (after every finished run)."""
+    Writes out/spec.json (the spec as run) and out/results.csv (after every finished run).
+
+    The folder is locked while this runs, and every run is checked first (`plan`): a bad
+    setting or model option, or a finished run made with other settings, stops it before
+    anything trains."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "spec.json", json.dumps(dataclasses.asdict(spec), indent=1))
-    if spec.kind == "cost":
-        rows = cost_rows(spec)
+    with folder_lock(out, "an experiment"):
+        if spec.kind == "cost":
+            rows = cost_rows(spec)
+            atomic_write_text(out / "spec.json", json.dumps(dataclasses.asdict(spec), indent=1))
+            write_results(out, rows)
+            return rows
+        plan(spec, out)
+        atomic_write_text(out / "spec.json", json.dumps(dataclasses.asdict(spec), indent=1))
+        _run_all(spec, out, jobs, say)
+        rows = collect(spec, out)
         write_results(out, rows)
         return rows
+
+
+def _run_all(spec: Spec, out: Path, jobs: int, say) -> None:
+    """Train the runs of `spec` that have no result yet, in `jobs` processes."""
     todo = [(v, s) for v in spec.variants for s in range(spec.seeds)
             if not (run_dir(out, v["name"], s) / "result.json").exists()]
     done = len(spec.variants) * spec.seeds - len(todo)
@@ -152,15 +236,12 @@ def run_experiment(spec: Spec, out: str | Path, jobs: int = 1, say=print) -> lis
             say(f"  [{i}/{len(todo)}] {v['name']} seed {s}: best {row['best_acc']:.3f} "
                 f"final {row['final_acc']:.3f} ({row['train_s']:.0f} s)")
             write_results(out, collect(spec, out))
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        ctx = multiprocessing.get_context("spawn")  # no forked torch thread pools
-        with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-            args = [(spec, v, s, out, threads) for v, s in todo]
-            for i, row in enumerate(pool.map(_job, args), 1):
-                say(f"  [{i}/{len(todo)}] {row['variant']} seed {row['seed']}: best "
-                    f"{row['best_acc']:.3f} ({row['train_s']:.0f} s)")
-                write_results(out, collect(spec, out))
-    rows = collect(spec, out)
-    write_results(out, rows)
-    return rows
+        return
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    ctx = multiprocessing.get_context("spawn")  # no forked torch thread pools
+    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        args = [(spec, v, s, out, threads) for v, s in todo]
+        for i, row in enumerate(pool.map(_job, args), 1):
+            say(f"  [{i}/{len(todo)}] {row['variant']} seed {row['seed']}: best "
+                f"{row['best_acc']:.3f} ({row['train_s']:.0f} s)")
+            write_results(out, collect(spec, out))

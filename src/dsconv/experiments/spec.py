@@ -100,6 +100,34 @@ class Spec:
         return spec
 
 
+_TYPES = {"name": str, "claim": str, "source": str, "paper": str, "kind": str, "seeds": int,
+          "target": (int, float), "base": dict, "variants": list, "quick": dict, "full": dict}
+
+
+def _check_types(raw: dict, path: Path) -> None:
+    """A ValueError naming the key, unless every key holds what a spec takes."""
+    for key, want in _TYPES.items():
+        value = raw.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, want):
+            name = {int: "an int", str: "a string", dict: "a table", list: "a list of tables"
+                    }.get(want, "a number")
+            raise ValueError(f"{path}: {key} = {value!r}: expected {name}")
+    if isinstance(raw.get("seeds"), int) and raw["seeds"] < 1:
+        raise ValueError(f"{path}: seeds = {raw['seeds']}: expected at least 1")
+    for size in ("quick", "full"):
+        seeds = raw.get(size, {}).get("seeds", 1)
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"{path}: [{size}] seeds = {seeds!r}: expected an int >= 1")
+    for i, v in enumerate(raw.get("variants", []), 1):
+        if not isinstance(v, dict) or not isinstance(v.get("name"), str):
+            raise ValueError(f"{path}: [[variants]] number {i} needs a name = \"...\"")
+        if not isinstance(v.get("model_args", {}), dict):
+            raise ValueError(f"{path}: variant {v['name']!r}: model_args must be a table, e.g. "
+                             "model_args = { residual = false }")
+
+
 def _validate(spec: Spec) -> Spec:
     names = spec.variant_names()
     if spec.kind not in ("train", "cost"):
@@ -132,6 +160,7 @@ def load_spec(path: str | Path) -> Spec:
     for key in ("name", "claim"):
         if key not in raw:
             raise ValueError(f"{path}: missing {key!r}")
+    _check_types(raw, path)
     try:
         checks = [Check(**c) for c in raw.pop("checks", [])]
     except TypeError as e:

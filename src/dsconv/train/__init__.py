@@ -2,7 +2,7 @@
 
 from .config import RECIPES, Recipe, TrainConfig
 from .inference import evaluate, load_runner, predict
-from .trainer import TrainingDiverged, train
+from .trainer import TrainingDiverged, TrainingInterrupted, train
 
-__all__ = ["TrainConfig", "Recipe", "RECIPES", "train", "TrainingDiverged", "evaluate",
-           "predict", "load_runner"]
+__all__ = ["TrainConfig", "Recipe", "RECIPES", "train", "TrainingDiverged",
+           "TrainingInterrupted", "evaluate", "predict", "load_runner"]

@@ -7,6 +7,7 @@ these dataclasses, so the API and the command line cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,57 @@ RECIPES: dict[str, Recipe] = {
                     drop_rate=0.5, label_smoothing=0.0, ema_decay=0.9999),
 }
 RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(Recipe))
+
+
+def _finite(lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = True):
+    """A check that a number is finite and in [lo, hi) (or (lo, ...) when lo_open)."""
+    def ok(v: float) -> bool:
+        return math.isfinite(v) and (v > lo if lo_open else v >= lo) and \
+            (v < hi if hi_open else v <= hi)
+    return ok
+
+
+_PY_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+             "dict": (dict,)}
+
+
+def _check_type(name: str, annotation: str, value: Any) -> None:
+    """A ValueError naming the setting when `value` is not of its annotated type (API and
+    spec-file users pass values the CLI's parser would have refused)."""
+    optional = annotation.endswith("| None")
+    kind = annotation.replace("| None", "").strip()
+    if value is None and optional or kind not in _PY_TYPES:
+        return
+    if isinstance(value, bool) and kind != "bool" or not isinstance(value, _PY_TYPES[kind]):
+        raise ValueError(f"{name}={value!r}: expected {'an' if kind == 'int' else 'a'} {kind}"
+                         + (" or None" if optional else ""))
+
+
+# (field, check, what it takes): TrainConfig refuses values these reject, naming the flag.
+_CHECKS = [
+    ("epochs", _finite(1), "must be >= 1"),
+    ("batch_size", _finite(1), "must be >= 1"),
+    ("accum_steps", _finite(1), "must be >= 1"),
+    ("img_size", _finite(1), "must be a positive size in pixels, e.g. 32"),
+    ("val_split", _finite(0, 1), "must be in [0, 1)"),
+    ("freeze_epochs", _finite(0), "must be >= 0"),
+    ("lr", _finite(0, lo_open=True), "must be a finite number > 0, e.g. 1e-3"),
+    ("momentum", _finite(0, 1), "must be in [0, 1)"),
+    ("weight_decay", _finite(0), "must be a finite number >= 0"),
+    ("decay", _finite(0, 1, lo_open=True, hi_open=False), "must be in (0, 1]"),
+    ("decay_epochs", _finite(0), "must be >= 0"),
+    ("warmup_epochs", _finite(0), "must be >= 0"),
+    ("drop_rate", _finite(0, 1), "must be in [0, 1)"),
+    ("label_smoothing", _finite(0, 1), "must be in [0, 1)"),
+    ("ema_decay", _finite(0, 1), "must be in [0, 1)"),
+    ("base_lr_scale", _finite(0), "must be a finite number >= 0"),
+    ("bn_momentum", _finite(0, 1, hi_open=False), "must be in [0, 1]"),
+    ("precise_bn", _finite(0), "must be >= 0 (0: off)"),
+    ("grad_clip", _finite(0, lo_open=True), "must be a finite number > 0"),
+    ("workers", _finite(0), "must be >= 0"),
+    ("ckpt_every", _finite(0), "must be >= 0 (0: each epoch only)"),
+    ("keep_checkpoints", _finite(1), "must be >= 1"),
+]
 
 
 @dataclass
@@ -100,7 +152,8 @@ class TrainConfig:
     val_split: float = opt(0.1, "held-out fraction for folders without val/ (0 <= f < 1)")
     workers: int = opt(2, "DataLoader worker processes (image folders)")
     # Speed.
-    amp: str = opt("auto", "mixed precision: auto = bf16 on CUDA GPUs that have it, else fp32",
+    amp: str = opt("auto", "mixed precision: auto = bf16 on CUDA GPUs that have it and on CPUs "
+                           "with native bf16 where one step measures faster, else fp32",
                    ("auto", "none", "bf16", "fp16"))
     channels_last: bool = opt(True, "channels-last memory format (faster convs)")
     compile: bool = opt(False, "torch.compile the model (CPU training measured 0.9x)")
@@ -116,18 +169,15 @@ class TrainConfig:
     progress: bool = opt(True, "progress bar and a line per epoch")
 
     def __post_init__(self) -> None:
-        checks = [(self.epochs is None or self.epochs >= 1,
-                   f"epochs={self.epochs}: must be >= 1"),
-                  (self.batch_size is None or self.batch_size >= 1,
-                   f"batch_size={self.batch_size}: must be >= 1"),
-                  (self.accum_steps >= 1, f"accum_steps={self.accum_steps}: must be >= 1"),
-                  (0 <= self.val_split < 1, f"val_split={self.val_split}: must be in [0, 1)"),
-                  (self.freeze_epochs >= 0, f"freeze_epochs={self.freeze_epochs}: >= 0"),
-                  (self.recipe is None or self.recipe in RECIPES,
-                   f"recipe={self.recipe!r}: expected one of {sorted(RECIPES)}")]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        """Refuse impossible settings before any work, naming the flag and what it takes."""
+        for f in dataclasses.fields(self):
+            _check_type(f.name, str(f.type), getattr(self, f.name))
+        for name, ok, need in _CHECKS:
+            value = getattr(self, name)
+            if value is not None and not ok(value):
+                raise ValueError(f"--{name.replace('_', '-')} {value!r}: {need}")
+        if self.recipe is not None and self.recipe not in RECIPES:
+            raise ValueError(f"--recipe {self.recipe!r}: expected one of {sorted(RECIPES)}")
 
     def with_defaults(self, series: bool) -> TrainConfig:
         """This config with the data-dependent defaults (epochs, batch, recipe) filled in."""

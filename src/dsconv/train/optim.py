@@ -1,4 +1,4 @@
-"""Optimizer, parameter groups (head vs base, decay vs none), freezing, mixed precision."""
+"""Optimizer, parameter groups (head vs base, decay vs none), freezing."""
 
 from __future__ import annotations
 
@@ -43,15 +43,3 @@ def set_base_frozen(model: nn.Module, frozen: bool, bn_eval: bool) -> None:
         for name, m in model.named_modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and not name.startswith("head."):
                 m.eval()
-
-
-def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: 'auto' -> bf16 on a CUDA GPU that has it, else None (fp32): on CPUs
-    without native bf16 (AVX2 machines) bf16 autocast trained the digits model 5.9x slower."""
-    if amp == "auto":
-        amp = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "none"
-    if amp not in ("none", "bf16", "fp16"):
-        raise ValueError(f"amp={amp!r}: expected 'auto', 'none', 'bf16' or 'fp16'")
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("amp='fp16' needs a CUDA device; use 'bf16' or 'none' on CPU")
-    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]

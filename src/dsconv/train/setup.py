@@ -29,7 +29,8 @@ from .checkpoint import latest_checkpoint, load_checkpoint_weights, read_state
 from .config import TrainConfig
 from .distributed import setup_distributed
 from .ema import EMA
-from .optim import make_optimizer, resolve_amp
+from .optim import make_optimizer
+from .precision import Precision, choose_precision, step_timer
 from .reporting import tensorboard_writer
 
 # Settings a resumed run may change (what the run is stays: model, data, batch, seed, recipe).
@@ -53,8 +54,8 @@ def setup(cfg: TrainConfig) -> dict:
         preprocess = {"kind": "series", "input_size": [prep.length], "in_chans": in_chans,
                       **prep.to_dict()}
     else:
-        size = cfg.img_size or (16 if cfg.data is None else SYNTHETIC_SIZE
-                                if is_synthetic_spec(cfg.data) else model_info(name).input_size[0])
+        size = image_size(cfg, name)
+        check_model(cfg)
         in_chans = cfg.model_args.get("in_chans", init_config.get("in_chans", 3)
                                       if cfg.data else 1)
         train_set, val_set = build_data(cfg, in_chans, size)
@@ -76,20 +77,40 @@ def setup(cfg: TrainConfig) -> dict:
             ema.load_state_dict(state["ema"])
         fields = dict(step=state["step"], history=state["history"],
                       skipped=set(state["skipped"]))
-    amp_dtype = resolve_amp(cfg.amp, device)
+    precision = pick_precision(cfg, state, model, preprocess, world, device, rank)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if cfg.compile:
         net = torch.compile(net)
     if rank == 0:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        if cfg.overwrite and state is None:  # only now that the new run is known to start
+            shutil.rmtree(Path(cfg.out) / "checkpoints", ignore_errors=True)
     return dict(cfg=cfg, recipe=recipe, rank=rank, world=world, device=device, model=model,
-                net=net, opt=opt, ema=ema, amp_dtype=amp_dtype, train_set=train_set,
+                net=net, opt=opt, ema=ema, precision=precision, train_set=train_set,
                 val_set=val_set, model_name=name, steps_per_epoch=steps_per_epoch,
                 preprocess=preprocess,
                 provenance=provenance,
-                scaler=torch.amp.GradScaler(enabled=amp_dtype == torch.float16),
+                scaler=torch.amp.GradScaler(enabled=precision.dtype == torch.float16),
                 tb=tensorboard_writer(Path(cfg.out)) if cfg.tensorboard and rank == 0 else None,
                 **fields)
+
+
+def pick_precision(cfg: TrainConfig, state: dict | None, model: nn.Module, preprocess: dict,
+                   world: int, device: torch.device, rank: int) -> Precision:
+    """The run's precision (see train.precision): a resumed run keeps the one it began with;
+    'auto' on a CPU with native bf16 times one step of this model (one process only: ranks
+    timing apart could disagree). Printed, so the log says what was picked and why."""
+    if state is not None and cfg.amp == "auto" and state.get("amp"):
+        chosen = choose_precision(state["amp"], device)
+        precision = Precision(chosen.dtype, f"as the run began ({state['amp']})")
+    else:
+        shape = (preprocess["in_chans"], *preprocess["input_size"])
+        timer = (step_timer(model, shape, cfg.batch_size // cfg.accum_steps, device,
+                            cfg.channels_last) if world == 1 else None)
+        precision = choose_precision(cfg.amp, device, timer)
+    if rank == 0 and cfg.progress:
+        print(f"precision: {precision.name} ({precision.reason})")
+    return precision
 
 
 def prepare_out(cfg: TrainConfig, rank: int):
@@ -105,8 +126,6 @@ def prepare_out(cfg: TrainConfig, rank: int):
         if (last is not None or (out / "model.safetensors").exists()) and not cfg.overwrite:
             raise ValueError(f"{out} already holds a run: --resume continues it, --overwrite "
                              "starts over, or choose another --out")
-        if cfg.overwrite and rank == 0:
-            shutil.rmtree(out / "checkpoints", ignore_errors=True)
         return None, None, cfg
     if last is None:
         say(f"--resume: no checkpoint in {out}, starting from scratch")
@@ -165,6 +184,33 @@ def resolve_model_name(cfg: TrainConfig, series: bool = False) -> tuple[str, dic
     keep = {k: v for k, v in config.items()
             if k not in ("num_classes", "include_top", "global_pool", "drop_rate")}
     return name, keep
+
+
+def image_size(cfg: TrainConfig, name: str) -> int:
+    """The training image size: --img-size, else 16 for the digits, the shapes' own size, or
+    the model's default input."""
+    if cfg.img_size:
+        return cfg.img_size
+    if cfg.data is None:
+        return 16
+    return SYNTHETIC_SIZE if is_synthetic_spec(cfg.data) else model_info(name).input_size[0]
+
+
+def check_model(cfg: TrainConfig) -> None:
+    """Refuse, before any data is read, a model that cannot be built as asked (unknown name or
+    option) or an image size below the model's minimum."""
+    series = is_series_spec(cfg.data)
+    name, init_config = resolve_model_name(cfg, series)
+    with torch.device("meta"):  # only the config matters: no memory, no init
+        low = create_model(name, **{**init_config, **cfg.model_args}).cfg.min_input_size
+    size = None if series else image_size(cfg, name)
+    if size is None or size >= low:
+        return
+    given = (f"--img-size {size}" if cfg.img_size else
+             f"the default size for {cfg.data or 'the digits'} ({size} px)")
+    raise ValueError(f"{given} is below {name}'s minimum input of {low}x{low}: use "
+                     f"--img-size >= {low}" + ("" if cfg.img_size else
+                                               " (the images are upsampled)"))
 
 
 def build_data(cfg: TrainConfig, in_chans: int, img_size: int):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -26,13 +27,15 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..data import collate, epoch_order
+from ..utils import folder_lock
 from ..weights import save_model
-from .checkpoint import last_good_checkpoint, save_checkpoint
+from .checkpoint import last_good_checkpoint, latest_checkpoint, save_checkpoint
 from .config import Recipe, TrainConfig
 from .ema import EMA
 from .metrics import run_eval
 from .optim import set_base_frozen
 from .precise_bn import recalibrate_bn
+from .precision import Precision
 from .reporting import epoch_line, progress_bar, write_final_reports, write_metrics_csv
 from .schedule import lr_at
 from .setup import setup
@@ -40,6 +43,10 @@ from .setup import setup
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during training; the message says where it stopped and how to resume."""
 
 
 @dataclass
@@ -55,7 +62,7 @@ class Run:
     net: nn.Module                   # what is called: the model, wrapped by DDP / compile
     opt: torch.optim.Optimizer
     ema: EMA | None
-    amp_dtype: torch.dtype | None
+    precision: Precision             # the autocast dtype (None: fp32) and why
     train_set: object
     val_set: object | None
     model_name: str
@@ -95,7 +102,7 @@ class Run:
         return {"optimizer": self.opt.state_dict(),
                 "ema": self.ema.state_dict() if self.ema else None, "step": self.step,
                 "history": self.history, "skipped": sorted(self.skipped),
-                "config": asdict(self.cfg)}
+                "config": asdict(self.cfg), "amp": self.precision.amp}
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -104,13 +111,35 @@ def train(cfg: TrainConfig) -> dict:
     On CPU, call `dsconv.utils.tune_allocator()` once before (the CLI does): glibc otherwise
     page-faults every large activation afresh, up to 1.35x slower per step.
     """
-    run = Run(**setup(cfg))
-    t_start = time.perf_counter()
-    while run.step < run.total:
-        row = train_one_epoch(run)
-        row.update(validate(run))
-        log_epoch(run, row)
-    return finalize(run, time.perf_counter() - t_start)
+    # One writer per run folder (rank 0 writes; the other ranks only read it).
+    lock = folder_lock(cfg.out, "a training run") if _rank() == 0 else nullcontext()
+    with lock:
+        run = Run(**setup(cfg))
+        t_start = time.perf_counter()
+        try:
+            while run.step < run.total:
+                row = train_one_epoch(run)
+                row.update(validate(run))
+                log_epoch(run, row)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(interrupted_message(run)) from None
+        return finalize(run, time.perf_counter() - t_start)
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (0 when alone)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def interrupted_message(run: Run) -> str:
+    """Where an interrupted run stopped, and how to continue it."""
+    epoch = run.step // run.steps_per_epoch
+    last = latest_checkpoint(run.out)
+    where = f"interrupted at step {run.step} (epoch {epoch + 1} of {run.cfg.epochs})"
+    if last is None:
+        return f"{where}; no checkpoint was written yet: start again"
+    return (f"{where}; the last checkpoint is {last}: continue with "
+            f"`dsconv train --resume --out {run.out}`")
 
 
 def train_one_epoch(run: Run) -> dict:
@@ -199,7 +228,8 @@ def _forward_backward(run: Run, x: torch.Tensor, y: torch.Tensor, sync: bool) ->
     if run.cfg.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     ctx = run.net.no_sync() if (run.world > 1 and not sync) else nullcontext()
-    with ctx, torch.autocast(run.device.type, run.amp_dtype, enabled=run.amp_dtype is not None):
+    dtype = run.precision.dtype
+    with ctx, torch.autocast(run.device.type, dtype, enabled=dtype is not None):
         logits = run.net(x)
         loss = nn.functional.cross_entropy(logits.float(), y,
                                            label_smoothing=run.recipe.label_smoothing)
@@ -262,6 +292,7 @@ def finalize(run: Run, wall_s: float) -> dict:
                "processes": run.world, "wall_s": wall_s, "skipped_images": len(run.skipped),
                "skipped_files": sorted(run.skipped),
                "final": run.history[-1] if run.history else None, "out": str(run.out),
+               "precision": run.precision.name,
                "val_name": "test" if cfg.data is None or str(cfg.data).startswith("aeon:")
                else "validation"}
     if run.world > 1:
@@ -270,7 +301,8 @@ def finalize(run: Run, wall_s: float) -> dict:
         summary["rank_checksums"] = rank_checksums(run.model, run.world)
     if run.rank == 0:
         provenance = {**run.provenance, "created_by": "dsconv train", "data": cfg.data,
-                      "epochs": cfg.epochs, "steps": run.step, "final": summary["final"]}
+                      "epochs": cfg.epochs, "steps": run.step, "final": summary["final"],
+                      "precision": run.precision.name}
         save_model(eval_model(run), run.out / "model.safetensors", run.model_name,
                    run.train_set.classes, run.preprocess, provenance)
         write_final_reports(run.out, run.history, summary)

@@ -1,7 +1,10 @@
-"""Small helpers every part may use: atomic file writes, timing, process settings."""
+"""Small helpers every part may use: atomic file writes, folder locks, timing, process
+settings."""
 
 from .files import atomic_path, atomic_write_text
+from .lock import FolderBusy, folder_lock
 from .runtime import is_tracing, tune_allocator
 from .timing import median_time
 
-__all__ = ["atomic_path", "atomic_write_text", "is_tracing", "median_time", "tune_allocator"]
+__all__ = ["FolderBusy", "atomic_path", "atomic_write_text", "folder_lock", "is_tracing",
+           "median_time", "tune_allocator"]
