@@ -1,10 +1,15 @@
 """The command line: models, summary, cost, and its one-line errors."""
 
+import argparse
 import json
+import re
+from pathlib import Path
 
+import pytest
 import torch
 
-from dsconv.cli import main
+import dsconv
+from dsconv.cli import build_parser, main
 
 
 def test_models_lists_registry(capsys):
@@ -43,3 +48,56 @@ def test_unknown_model_is_one_line_error(capsys):
     assert main(["summary", "resnet50"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'resnet50'" in err and "xception" in err
+
+
+def test_models_pattern_lists_the_matching_names(capsys):
+    xs = [n for n in dsconv.list_models() if n.startswith("xception")]
+    assert dsconv.list_models("xception*") == xs and "xception_mini" in xs
+    assert dsconv.list_models(["mobilenet*", "inceptiontime"]) == \
+        ["inceptiontime", "mobilenet_v1", "mobilenet_v1_standard"]
+    assert dsconv.list_models("xception") == ["xception"]  # no wildcard: that name only
+    assert main(["models", "*time*"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["inceptiontime", "xceptiontime", "xceptiontime_standard"]
+    assert main(["models", "resnet*"]) == 2
+    err = capsys.readouterr().err
+    assert "no model matches 'resnet*'" in err and "xception_mini" in err
+
+
+def test_version_is_the_package_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"dsconv {dsconv.__version__}\n"
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert re.search(r'^version = "(.+)"', pyproject, re.M)[1] == dsconv.__version__
+
+
+def all_parsers(parser, name="dsconv"):
+    """(command, parser) for the parser and every sub-command under it."""
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, p in action.choices.items():
+                yield from all_parsers(p, f"{name} {sub}")
+
+
+def test_help_shows_each_default_once():
+    parser = build_parser()
+    text = " ".join(parser._subparsers._group_actions[0].choices["train"].format_help().split())
+    assert "(default: None)" not in text
+    assert "(default: 15 for images, 100 for series)" in text
+    assert "for series) (default" not in text  # the help's own default, not another after it
+    assert "(default: 1)" in text  # what the help does not say is still shown
+    quiet = text.split("--quiet ")[-1]
+    assert quiet.startswith("no progress bar") and "default" not in quiet  # off unless given
+    for command, p in all_parsers(parser):
+        fmt = p._get_formatter()
+        for action in p._actions:
+            shown = fmt._get_help_string(action) if action.help else ""
+            where = f"{command} {action.option_strings or action.dest}: {shown!r}"
+            # said once: by the help text, or appended by the formatter
+            assert shown.replace("%(default)s", "D").count("(default") <= 1, where
+            if "%(default)s" in shown:
+                assert action.default not in (None, "", []), where
+                assert not isinstance(action, argparse._StoreConstAction), where

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import dsconv
+from dsconv.blocks import ClassifierHead
 from dsconv.cost import profile
 from dsconv.models import model_info
 
@@ -194,3 +195,23 @@ def test_xceptiontime_is_a_quarter_of_its_twin():
 def test_xception_mini_is_small():
     n = n_params(dsconv.create_model("xception_mini"))
     assert 100_000 < n < 1_000_000
+
+
+@pytest.mark.parametrize("name", dsconv.list_models())
+def test_every_model_num_classes_is_its_output_count(name):
+    model = dsconv.create_model(name, num_classes=5, **light(name)).eval()
+    x = small_input(name, batch=1)
+    assert model.num_classes == 5
+    with torch.no_grad():
+        assert model(x).shape == (1, model.num_classes)
+        model.reset_classifier(0)  # timm's convention: no classifier, pooled features
+        assert model.num_classes == 0
+        assert model(x).shape == (1, model.head.num_features)
+    model.reset_classifier(3)
+    assert model.num_classes == 3
+    assert dsconv.create_model(name, **light(name)).num_classes == \
+        dsconv.create_model(name, **light(name)).cfg.num_classes > 0
+    assert dsconv.create_model(name, num_classes=0, **light(name)).num_classes == 0
+    assert dsconv.create_model(name, features_only=True, **light(name)).num_classes == 0
+    if isinstance(model.head, ClassifierHead):  # Keras's include_top=False: no classifier
+        assert dsconv.create_model(name, include_top=False, **light(name)).num_classes == 0

@@ -1,5 +1,6 @@
 """Training: resume to the bit, DDP = one process, atomic checkpoints, bad data, evaluation."""
 
+import csv
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from dsconv import load_model
 from dsconv.data import TensorImages
 from dsconv.train import TrainConfig, evaluate, predict, train
 from dsconv.train import checkpoint as ckpt
@@ -208,3 +210,101 @@ def test_amp_auto_is_fp32_on_cpu_and_fp16_needs_cuda():
         resolve_amp("fp16", cpu)
     with pytest.raises(ValueError, match="amp='fp8'"):
         resolve_amp("fp8", cpu)
+
+
+# Tiny in-process runs for --save-best / --patience: digits at 8x8, 5 steps per epoch.
+TINY = dict(img_size=8, batch_size=256, workers=0, precise_bn=0, progress=False)
+
+
+def scripted_val_top1(monkeypatch, values):
+    """Validation reports `values[epoch - 1]` as val_top1: the stopping decisions are known."""
+    from dsconv.train import trainer
+
+    monkeypatch.setattr(trainer, "validate", lambda run: {
+        "val_loss": 1.0, "val_top1": values[run.step // run.steps_per_epoch - 1]})
+
+
+def model_meta(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as fh:
+        return json.loads(fh.metadata()["dsconv"])
+
+
+@pytest.mark.slow
+def test_patience_stops_early_and_a_resumed_run_decides_the_same(tmp_path, monkeypatch):
+    from dsconv.train import trainer
+
+    # Best at epoch 1; epochs 2 and 3 do not beat it (0.7 is no improvement): stop after 3.
+    scripted_val_top1(monkeypatch, [0.7, 0.6, 0.7, 0.9, 0.9])
+    cfg = TrainConfig(out=str(tmp_path / "ref"), epochs=5, save_best="val_top1", patience=2,
+                      keep_checkpoints=5, **TINY)
+    s = train(cfg)
+    message = ("stopped early at epoch 3: val_top1 has not improved for 2 epochs; best 1 (0.7) "
+               "in best.safetensors")
+    assert s["stopped_early"] == message
+    assert s["final"]["epoch"] == 3 and s["steps"] == 15
+    assert s["best"] == {"epoch": 1, "metric": "val_top1", "value": 0.7,
+                         "path": str(tmp_path / "ref" / "best.safetensors")}
+    best = tmp_path / "ref" / "best.safetensors"
+    assert model_meta(best)["provenance"]["best"] == {"epoch": 1, "metric": "val_top1",
+                                                      "value": 0.7}
+    epoch1 = tmp_path / "ref" / "checkpoints" / "step-00000005" / "weights.safetensors"
+    for k, v in params(epoch1).items():  # the file holds epoch 1's weights, not the last
+        assert torch.equal(params(best)[k], v), k
+    last = tmp_path / "ref" / "checkpoints" / "step-00000015" / "weights.safetensors"
+    assert all(torch.equal(params(tmp_path / "ref" / "model.safetensors")[k], v)
+               for k, v in params(last).items())  # model.safetensors: the last epoch's
+    # The same run, interrupted after epoch 2 (one epoch without improvement), then resumed.
+    real_log = trainer.log_epoch
+
+    def log_then_die(run, row):
+        real_log(run, row)
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "log_epoch", log_then_die)
+    cut = TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "cut")})
+    with pytest.raises(KeyboardInterrupt):
+        train(cut)
+    monkeypatch.setattr(trainer, "log_epoch", real_log)
+    resumed = train(TrainConfig(**{**cut.__dict__, "resume": True}))
+    assert resumed["stopped_early"] == message and resumed["steps"] == 15
+    for name in ("best.safetensors", "model.safetensors"):
+        a, b = params(tmp_path / "ref" / name), params(tmp_path / "cut" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    # Resuming a run that has stopped trains no further and says why again.
+    again = train(TrainConfig(**{**cut.__dict__, "resume": True}))
+    assert again["stopped_early"] == message and again["steps"] == 15
+
+
+def test_save_best_cli_keeps_the_best_epoch(tmp_path, capsys):
+    from dsconv.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--save-best", "val_loss", "--out", str(out),
+                 "--img-size", "8", "--batch-size", "256", "--workers", "0", "--quiet"]) == 0
+    assert f"wrote {out}/model.safetensors, best.safetensors" in capsys.readouterr().out
+    with open(out / "metrics.csv") as fh:
+        losses = [float(row["val_loss"]) for row in csv.DictReader(fh)]
+    best = model_meta(out / "best.safetensors")["provenance"]["best"]
+    assert best["metric"] == "val_loss" and best["value"] == min(losses)
+    assert best["epoch"] == 1 + losses.index(min(losses))
+    _, meta = load_model(out / "best.safetensors")  # a model file like model.safetensors
+    assert meta.classes == [str(i) for i in range(10)]
+
+
+def test_save_best_and_patience_need_a_validation_set(tmp_path, capsys):
+    from dsconv.cli import main
+
+    data = make_folder(tmp_path / "data", corrupt=0)
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "r"), val_split=0, save_best="val_loss",
+                      **TINY)
+    with pytest.raises(ValueError, match=r"^--save-best val_loss watches a validation metric, "
+                                         "but this run has no validation set: set --val-split"):
+        train(cfg)
+    assert main(["train", "--data", str(data), "--val-split", "0", "--patience", "3",
+                 "--out", str(tmp_path / "r2"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dsconv train: error: --patience 3 watches a validation metric")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "r2" / "checkpoints").exists()

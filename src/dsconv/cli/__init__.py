@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from .. import __version__
+
 # Modules that add sub-commands: each has add_parser(subparsers) and sets `func` on its parser.
 COMMAND_MODULES = ["info", "convert", "train", "deploy", "experiment"]
 
@@ -19,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Depthwise separable convolutions: models, costs, training, interop, "
         "deployment.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)

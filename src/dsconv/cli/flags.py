@@ -11,7 +11,16 @@ _TYPES = {"int": int, "float": float, "str": str}
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default."""
+    """Shows each option's default, once: not again where the help text already says it, not
+    where there is none (None, '', []), and not for switches (store_true, store_false): their
+    `default` is only the value when the switch is absent (--quiet's is progress=True)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text.lower() or isinstance(action, argparse._StoreConstAction)
+                or action.default is None or action.default == "" or action.default == []):
+            return text
+        return super()._get_help_string(action)
 
 
 def add_dataclass_flags(p: argparse.ArgumentParser, cls: type) -> None:

@@ -13,6 +13,8 @@ from .flags import Formatter, add_model_options
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the registered models", formatter_class=Formatter)
+    p.add_argument("pattern", nargs="?", default=None,
+                   help="only the names matching this shell-style pattern, e.g. 'xception*'")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("summary", help="per-layer table of a model (like Keras's summary())",
@@ -39,7 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    for name in list_models():
+    names = list_models(args.pattern or "")
+    if not names:
+        raise ValueError(f"no model matches {args.pattern!r}; known models: "
+                         f"{', '.join(list_models())}")
+    for name in names:
         print(f"{name:24s} {model_info(name).description}")
     return 0
 

@@ -61,11 +61,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if s["final"] is not None and int(os.environ.get("RANK", "0")) == 0:
         f = s["final"]
         val = f" | {s['val_name']} top-1 {f['val_top1']:.4f}" if "val_top1" in f else ""
-        print(f"trained {s['model']} for {s['epochs']} epochs ({s['steps']} steps, "
+        epochs = f"{f['epoch']} of {s['epochs']}" if s["stopped_early"] else s["epochs"]
+        print(f"trained {s['model']} for {epochs} epochs ({s['steps']} steps, "
               f"{s['processes']} process(es)) in {s['wall_s']:.1f} s: train acc "
               f"{f['train_acc']:.4f}{val}"
               + (f"; skipped images: {s['skipped_images']}" if s["skipped_images"] else ""))
-        print(f"wrote {s['out']}/model.safetensors, metrics.csv, curves.png, summary.json")
+        if s["stopped_early"] and not args.progress:  # with progress, the log said it
+            print(s["stopped_early"])
+        best = ", best.safetensors" if s["best"] else ""
+        print(f"wrote {s['out']}/model.safetensors{best}, metrics.csv, curves.png, summary.json")
     return 0
 
 

@@ -111,6 +111,14 @@ class ClassifierModel(nn.Module):
                 out.append(x)
         return out if (intermediates_only or stop_early) else (x, out)
 
+    @property
+    def num_classes(self) -> int:
+        """Outputs of the classifier (timm's attribute); 0 when there is none: pooled
+        features (num_classes=0), include_top=False, or features_only."""
+        if self.features_only or isinstance(self.get_classifier(), nn.Identity):
+            return 0
+        return self.cfg.num_classes
+
     def get_classifier(self) -> nn.Module:
         """The final classifier layer (Identity when there is none)."""
         return self.head.fc

@@ -13,6 +13,7 @@ here: `dsconv.weights.load_model` builds, then loads.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,9 +52,14 @@ def register_model(input_size: tuple[int, ...], preprocess: str = "tf",
     return wrap
 
 
-def list_models() -> list[str]:
-    """Names accepted by `create_model`, sorted."""
-    return sorted(_REGISTRY)
+def list_models(filter: str | list[str] = "") -> list[str]:
+    """Names accepted by `create_model`, sorted; with `filter`, those matching the shell-style
+    pattern (or any of the patterns), e.g. 'xception*' (timm's list_models(filter))."""
+    patterns = [filter] if isinstance(filter, str) else list(filter)
+    if not any(patterns):
+        return sorted(_REGISTRY)
+    return sorted(n for n in _REGISTRY
+                  if any(fnmatch.fnmatchcase(n, p.lower()) for p in patterns if p))
 
 
 def model_info(name: str) -> ModelInfo:

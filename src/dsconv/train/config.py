@@ -163,6 +163,11 @@ class TrainConfig:
     seed: int = opt(0, "seed of init, data order, augmentation and dropout")
     ckpt_every: int = opt(0, "also checkpoint every N steps (0: each epoch only)")
     keep_checkpoints: int = opt(2, "checkpoints kept")
+    save_best: str | None = opt(None, "keep the epoch with the best value of this validation "
+                                      "metric in <out>/best.safetensors (default: off)",
+                                ("val_top1", "val_loss"))
+    patience: int = opt(0, "stop after N epochs without improvement of the --save-best metric "
+                           "(val_top1 when not given; 0: off)")
     resume: bool = opt(False, "continue the run in --out from its last checkpoint")
     overwrite: bool = opt(False, "start over in an --out that holds a run")
     tensorboard: bool = opt(False, "log to <out>/tensorboard (needs tensorboard)")

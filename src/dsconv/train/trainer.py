@@ -1,5 +1,6 @@
 """The training run in named steps: setup -> (train_one_epoch -> validate -> log_epoch)* ->
-finalize. One process or many (torchrun), resumable to the bit.
+finalize. One process or many (torchrun), resumable to the bit. With save_best, log_epoch keeps
+the best epoch's weights in best.safetensors; with patience, it ends the loop early.
 
 Determinism: the epoch's order and every augmentation are functions of (seed, epoch, index)
 (see dsconv.data.sampling), and the global RNG (dropout) is re-seeded from (seed, rank, step)
@@ -49,6 +50,57 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) during training; the message says where it stopped and how to resume."""
 
 
+# The validation metrics --save-best / --patience can watch: True where higher is better.
+WATCHABLE = {"val_top1": True, "val_loss": False}
+
+
+@dataclass
+class Best:
+    """The watched validation metric's best epoch so far (--save-best, --patience)."""
+
+    metric: str
+    patience: int
+    epoch: int = 0                 # 0: no epoch yet
+    value: float | None = None
+
+    def update(self, row: dict) -> bool:
+        """Take an epoch's row; True when its value beats the best so far (strictly, as Keras)."""
+        value = row.get(self.metric)
+        if value is None or not math.isfinite(value):
+            return False
+        if self.value is not None and not (
+                value > self.value if WATCHABLE[self.metric] else value < self.value):
+            return False
+        self.epoch, self.value = row["epoch"], value
+        return True
+
+    def stop_message(self, epoch: int) -> str | None:
+        """Why training stops after `epoch` (`patience` epochs without improvement), or None."""
+        waited = epoch - self.epoch
+        if not self.patience or self.value is None or waited < self.patience:
+            return None
+        return (f"stopped early at epoch {epoch}: {self.metric} has not improved for {waited} "
+                f"epoch{'s' * (waited != 1)}; best {self.epoch} ({self.value:.4g}) in "
+                "best.safetensors")
+
+
+def watched_metric(cfg: TrainConfig, has_val: bool) -> Best | None:
+    """The tracker that cfg.save_best / cfg.patience ask for (None: neither); what cannot work
+    (no validation set, an unknown metric) is refused before any training."""
+    if cfg.patience < 0:
+        raise ValueError(f"patience={cfg.patience}: must be >= 0 (0: off)")
+    if cfg.save_best is None and not cfg.patience:
+        return None
+    metric = cfg.save_best or "val_top1"
+    if metric not in WATCHABLE:
+        raise ValueError(f"save_best={metric!r}: expected one of {', '.join(WATCHABLE)}")
+    if not has_val:
+        asked = f"--save-best {cfg.save_best}" if cfg.save_best else f"--patience {cfg.patience}"
+        raise ValueError(f"{asked} watches a validation metric, but this run has no validation "
+                         "set: set --val-split above 0 (or give the data a val/ folder)")
+    return Best(metric, cfg.patience)
+
+
 @dataclass
 class Run:
     """Everything a training run carries from step to step."""
@@ -75,6 +127,20 @@ class Run:
     scaler: torch.amp.GradScaler | None = None
     tb: object | None = None
     evaluated: tuple[int, nn.Module] | None = None  # (step, eval_model) of the last call
+    best: Best | None = None         # set from cfg in __post_init__
+    stopped: str | None = None       # why training stopped early, once it has
+
+    def __post_init__(self) -> None:
+        # Rebuilt from the history: a resumed run makes the uninterrupted run's decisions.
+        self.best = watched_metric(self.cfg, self.val_set is not None)
+        if not self.history and self.rank == 0:  # a fresh run: an old best is not its own
+            (self.out / "best.safetensors").unlink(missing_ok=True)
+        if self.best is not None and self.history:
+            for row in self.history:
+                self.best.update(row)
+            self.stopped = self.best.stop_message(self.history[-1]["epoch"])
+            if self.stopped and self.rank == 0 and self.cfg.progress:
+                print(self.stopped, flush=True)  # a resumed run that had stopped: no more epochs
 
     @property
     def out(self) -> Path:
@@ -117,7 +183,7 @@ def train(cfg: TrainConfig) -> dict:
         run = Run(**setup(cfg))
         t_start = time.perf_counter()
         try:
-            while run.step < run.total:
+            while run.step < run.total and not run.stopped:
                 row = train_one_epoch(run)
                 row.update(validate(run))
                 log_epoch(run, row)
@@ -271,18 +337,46 @@ def validate(run: Run) -> dict:
 
 
 def log_epoch(run: Run, row: dict) -> None:
-    """Record the epoch: history, checkpoint, metrics.csv, TensorBoard, one printed line."""
+    """Record the epoch: history, best.safetensors, checkpoint, metrics.csv, TensorBoard, one
+    printed line; then whether to stop early."""
     run.history.append(row)
-    if run.rank != 0:
-        return
-    save_checkpoint(run.out, run.step, run.model, run.state_dict(), run.cfg.keep_checkpoints)
-    write_metrics_csv(run.out, run.history)
-    if run.tb is not None:
-        for k, v in row.items():
-            if isinstance(v, float):
-                run.tb.add_scalar(k, v, run.step)
-    if run.cfg.progress:
-        print(epoch_line(row), flush=True)
+    if run.rank == 0:
+        if run.best is not None and run.best.update(row):
+            save_best(run, row)  # before the checkpoint that records the epoch: never missed
+        save_checkpoint(run.out, run.step, run.model, run.state_dict(), run.cfg.keep_checkpoints)
+        write_metrics_csv(run.out, run.history)
+        if run.tb is not None:
+            for k, v in row.items():
+                if isinstance(v, float):
+                    run.tb.add_scalar(k, v, run.step)
+        if run.cfg.progress:
+            print(epoch_line(row), flush=True)
+    if run.best is not None:
+        run.stopped = early_stop(run, row["epoch"])
+
+
+def early_stop(run: Run, epoch: int) -> str | None:
+    """Why to stop after `epoch`, or None: rank 0 decides (it alone validates), all ranks obey."""
+    verdict = [run.best.stop_message(epoch) if run.rank == 0 else None]
+    if run.world > 1:
+        dist.broadcast_object_list(verdict, src=0)
+    if verdict[0] and run.rank == 0 and run.cfg.progress:
+        print(verdict[0], flush=True)
+    return verdict[0]
+
+
+def save_best(run: Run, row: dict) -> None:
+    """<out>/best.safetensors: this epoch's evaluated weights, the best so far."""
+    best = {"epoch": run.best.epoch, "metric": run.best.metric, "value": run.best.value}
+    save_model(eval_model(run), run.out / "best.safetensors", run.model_name,
+               run.train_set.classes, run.preprocess, _provenance(run, best=best, metrics=row))
+
+
+def _provenance(run: Run, **extra) -> dict:
+    """What a model file written by this run says about where it came from."""
+    return {**run.provenance, "created_by": "dsconv train", "data": run.cfg.data,
+            "epochs": run.cfg.epochs, "steps": run.step, "precision": run.precision.name,
+            **extra}
 
 
 def finalize(run: Run, wall_s: float) -> dict:
@@ -294,17 +388,19 @@ def finalize(run: Run, wall_s: float) -> dict:
                "final": run.history[-1] if run.history else None, "out": str(run.out),
                "precision": run.precision.name,
                "val_name": "test" if cfg.data is None or str(cfg.data).startswith("aeon:")
-               else "validation"}
+               else "validation", "stopped_early": run.stopped,
+               "best": None if run.best is None or run.best.value is None else {
+                   "epoch": run.best.epoch, "metric": run.best.metric,
+                   "value": run.best.value, "path": str(run.out / "best.safetensors")}}
     if run.world > 1:
         from .distributed import rank_checksums
 
         summary["rank_checksums"] = rank_checksums(run.model, run.world)
     if run.rank == 0:
-        provenance = {**run.provenance, "created_by": "dsconv train", "data": cfg.data,
-                      "epochs": cfg.epochs, "steps": run.step, "final": summary["final"],
-                      "precision": run.precision.name}
+        stopped = {"stopped_early": run.stopped} if run.stopped else {}
         save_model(eval_model(run), run.out / "model.safetensors", run.model_name,
-                   run.train_set.classes, run.preprocess, provenance)
+                   run.train_set.classes, run.preprocess,
+                   _provenance(run, final=summary["final"], **stopped))
         write_final_reports(run.out, run.history, summary)
     if run.world > 1:
         dist.barrier()
