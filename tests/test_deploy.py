@@ -95,6 +95,22 @@ def test_bench_cli_runs(capsys, tmp_path):
     r = res["rows"][1]
     assert r["gflops"] == pytest.approx(2 * res["macs"] * 3 / (r["ms"] / 1e3) / 1e9, rel=1e-9)
     assert png.is_file()
+    assert res["int8_roof_gops"] > 0  # int8 rows are put against the integer roof
+    r = res["rows"][2]
+    assert r["roof_pct"] == pytest.approx(100 * r["gflops"] / res["int8_roof_gops"], rel=1e-9)
+
+
+def test_roof_is_the_fastest_matmul_library_not_torch_alone(monkeypatch):
+    """On an AMD EPYC torch's matmul read 222 GFLOP/s while ONNX Runtime's convs ran at 398:
+    the roof is the best of the libraries the paths run on, so no path exceeds it."""
+    from dsconv.deploy import bench as b
+
+    ort_rate = 2 * 256**3 / b._ort_matmul(256, 3) / 1e9
+    monkeypatch.setattr(b, "_torch_matmul", lambda n, reps, int8=False: 1e3)  # a slow library
+    assert b.matmul_roof(256, 3) >= 0.5 * ort_rate  # ONNX Runtime's probe carries the roof
+    monkeypatch.setattr(b, "_ort_matmul", lambda n, reps, int8=False: 1e-3)  # 33 GFLOP/s
+    assert b.matmul_roof(256, 3) == pytest.approx(2 * 256**3 / 1e-3 / 1e9)
+    assert b.matmul_roof(256, 3, int8=True) == pytest.approx(2 * 256**3 / 1e-3 / 1e9)
 
 
 def test_bench_against_keras_times_the_same_network():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -58,6 +59,17 @@ def _finite(lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: boo
         return math.isfinite(v) and (v > lo if lo_open else v >= lo) and \
             (v < hi if hi_open else v <= hi)
     return ok
+
+
+def default_out(data: str | None) -> str:
+    """runs/<the data's name>: digits, shapes, BasicMotions (aeon:), a folder's or file's."""
+    if data is None:
+        return "runs/digits"
+    name = data.split("?")[0].split(":")[-1].rstrip("/\\")
+    name = Path(name).stem if Path(name).suffix else Path(name).name
+    for part in ("_TRAIN", "_train"):
+        name = name.removesuffix(part)
+    return f"runs/{name or 'data'}"
 
 
 _PY_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
@@ -110,7 +122,9 @@ class TrainConfig:
     data: str | None = opt(None, "ImageFolder root (DIR/train + DIR/val, or DIR/<class>), or "
                                  "series: aeon:NAME, a .npz (X, y), NAME_TRAIN.ts; default: "
                                  "the bundled digits")
-    out: str = opt("runs/default", "output folder: model.safetensors, metrics, checkpoints")
+    out: str | None = opt(None, "output folder: model.safetensors, metrics, checkpoints "
+                                "(default: runs/<data's name>, e.g. runs/digits, "
+                                "runs/BasicMotions)")
     epochs: int | None = opt(None, "epochs in all, counting a resumed run's (default: 15 for "
                                    "images, 100 for series)")
     batch_size: int | None = opt(None, "global batch, all processes and accumulation steps "
@@ -175,6 +189,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse impossible settings before any work, naming the flag and what it takes."""
+        if self.out is None:  # one folder per data set: a second data set is not refused
+            self.out = default_out(self.data)
         for f in dataclasses.fields(self):
             _check_type(f.name, str(f.type), getattr(self, f.name))
         for name, ok, need in _CHECKS:

@@ -1,6 +1,6 @@
 """From a file on disk to a running model, in one pass: sniff, read metadata, build, load.
 
-    model, meta = load_model("runs/default/model.safetensors")      # dsconv model file
+    model, meta = load_model("runs/digits/model.safetensors")      # dsconv model file
     model, meta = load_model("xception_weights_tf_dim_ordering_tf_kernels.h5")  # Keras file
     save_model(model, "model.safetensors", "xception", classes=[...], preprocess={...})
 """
