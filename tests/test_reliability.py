@@ -255,3 +255,11 @@ def test_the_run_says_its_precision_and_a_resume_keeps_it(tmp_path):
     cfg = TrainConfig(amp="auto", progress=False)
     kept = pick_precision(cfg, state, None, {}, 1, torch.device("cpu"), 0)
     assert kept.dtype == torch.bfloat16 and "as the run began" in kept.reason
+
+
+def test_default_out_is_per_data_set_so_the_readme_sequence_does_not_collide():
+    assert TrainConfig().out == "runs/digits"
+    assert TrainConfig(data="aeon:BasicMotions").out == "runs/BasicMotions"
+    assert TrainConfig(data="synthetic:shapes?train=64").out == "runs/shapes"
+    assert TrainConfig(data="/data/ArrowHead_TRAIN.ts").out == "runs/ArrowHead"
+    assert TrainConfig(data="photos/", out="mine").out == "mine"

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dsconv {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:  # Ctrl-C: where it stopped, not a traceback
-        print(f"dsconv {args.command}: {err or 'interrupted'}", file=sys.stderr)
+        print(f"dsconv {args.command}: {str(err) or 'interrupted'}", file=sys.stderr)
         return 130
 
 

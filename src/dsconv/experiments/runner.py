@@ -218,7 +218,14 @@ def run_experiment(spec: Spec, out: str | Path, jobs: int = 1, say=print) -> lis
             return rows
         plan(spec, out)
         atomic_write_text(out / "spec.json", json.dumps(dataclasses.asdict(spec), indent=1))
-        _run_all(spec, out, jobs, say)
+        try:
+            _run_all(spec, out, jobs, say)
+        except KeyboardInterrupt:
+            done = len(collect(spec, out))
+            raise KeyboardInterrupt(
+                f"interrupted with {done} of {len(spec.variants) * spec.seeds} runs finished in "
+                f"{out}; the same command continues (finished runs are kept, unfinished ones "
+                "resume from their last checkpoint)") from None
         rows = collect(spec, out)
         write_results(out, rows)
         return rows

@@ -133,6 +133,10 @@ class Run:
     def __post_init__(self) -> None:
         # Rebuilt from the history: a resumed run makes the uninterrupted run's decisions.
         self.best = watched_metric(self.cfg, self.val_set is not None)
+        if self.best is not None and self.val_name == "test" and self.rank == 0 \
+                and self.cfg.progress and not self.history:
+            print(f"note: {self.best.metric} is measured on the published test split (this data "
+                  "has no separate validation split), so the best epoch's score is optimistic")
         if not self.history and self.rank == 0:  # a fresh run: an old best is not its own
             (self.out / "best.safetensors").unlink(missing_ok=True)
         if self.best is not None and self.history:
@@ -141,6 +145,13 @@ class Run:
             self.stopped = self.best.stop_message(self.history[-1]["epoch"])
             if self.stopped and self.rank == 0 and self.cfg.progress:
                 print(self.stopped, flush=True)  # a resumed run that had stopped: no more epochs
+
+    @property
+    def val_name(self) -> str:
+        """What the validation rows measure: the digits' and aeon's published test split, else
+        a held-out validation split."""
+        return "test" if self.cfg.data is None or str(self.cfg.data).startswith("aeon:") \
+            else "validation"
 
     @property
     def out(self) -> Path:
@@ -387,8 +398,7 @@ def finalize(run: Run, wall_s: float) -> dict:
                "skipped_files": sorted(run.skipped),
                "final": run.history[-1] if run.history else None, "out": str(run.out),
                "precision": run.precision.name,
-               "val_name": "test" if cfg.data is None or str(cfg.data).startswith("aeon:")
-               else "validation", "stopped_early": run.stopped,
+               "val_name": run.val_name, "stopped_early": run.stopped,
                "best": None if run.best is None or run.best.value is None else {
                    "epoch": run.best.epoch, "metric": run.best.metric,
                    "value": run.best.value, "path": str(run.out / "best.safetensors")}}
