@@ -270,6 +270,7 @@ def finalize(run: Run, wall_s: float) -> dict:
         summary["rank_checksums"] = rank_checksums(run.model, run.world)
     if run.rank == 0:
         provenance = {**run.provenance, "created_by": "dsconv train", "data": cfg.data,
+                      "val_split": cfg.val_split, "seed": cfg.seed,  # evaluate rebuilds the split
                       "epochs": cfg.epochs, "steps": run.step, "final": summary["final"]}
         save_model(eval_model(run), run.out / "model.safetensors", run.model_name,
                    run.train_set.classes, run.preprocess, provenance)
