@@ -288,7 +288,8 @@ def test_predict_takes_folders_arrays_and_writes_csv(tmp_path, capsys):
     px = np.asarray(Image.open(data / "cat" / "1.png"))  # (H, W, 3) uint8
     by_file = predict(weights, data / "cat" / "1.png", top=2)[0]["top"]
     nhwc = predict(weights, np.stack([px, px]), top=2)
-    nchw = predict(weights, torch.from_numpy(px.copy()).permute(2, 0, 1)[None].float(), top=2)
+    nchw = predict(weights, torch.from_numpy(px.copy()).permute(2, 0, 1)[None].bfloat16(),
+                   top=2)  # 0..255 are exact in bf16
     assert [r["input"] for r in nhwc] == ["input[0]", "input[1]"]
     assert nhwc[1]["top"] == by_file and nchw[0]["top"] == by_file
     with pytest.raises(ValueError, match=r"pixels must be in \[0, 255\].*\[-1, 1\]"):

@@ -153,15 +153,20 @@ def class_indices(labels: Sequence[str], classes: Sequence[str], what: str) -> n
     lowercase whole lines; series saved from aeon must still meet a model trained on the file.
     Classes that differ only by case (e.g. 'a' and 'A') are matched exactly.
     """
+    out = _lookup(labels, classes)
+    unknown = _sort_labels({str(v) for v, i in zip(labels, out) if i is None})
+    if unknown:
+        raise ValueError(f"{what}: labels {unknown} are not among the classes {list(classes)}")
+    return np.asarray(out, dtype=np.int64)
+
+
+def _lookup(labels: Sequence[str], classes: Sequence[str]) -> list[int | None]:
+    """class_indices' matching: the index of each label's class, None where there is none."""
     exact = {c: i for i, c in enumerate(classes)}
     folded: dict[str, int | None] = {}
     for i, c in enumerate(classes):
         folded[c.casefold()] = i if c.casefold() not in folded else None  # None: ambiguous
-    out = [exact.get(v, folded.get(str(v).casefold())) for v in labels]
-    unknown = sorted({str(v) for v, i in zip(labels, out) if i is None})
-    if unknown:
-        raise ValueError(f"{what}: labels {unknown} are not among the classes {list(classes)}")
-    return np.asarray(out, dtype=np.int64)
+    return [exact.get(v, folded.get(str(v).casefold())) for v in labels]
 
 
 def _stratified_split(y: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -200,12 +205,11 @@ def load_series(spec: str | Path, val_split: float = 0.0, seed: int = 0
     y_train = class_indices(ytr, classes, "train")
     if xte is not None:
         _check_xy(xte, yte, "test")
-        try:
-            y_test = class_indices(yte, classes, "test")
-        except ValueError:
-            unseen = _sort_labels(set(yte.tolist()) - set(classes))
+        unseen = _sort_labels({v for v, i in zip(yte.tolist(), _lookup(yte, classes)) if i is None})
+        if unseen:
             raise ValueError(f"the test split contains classes absent from training: {unseen}; "
-                             f"training classes are {classes}") from None
+                             f"training classes are {classes}")
+        y_test = class_indices(yte, classes, "test")
         if val_split > 0:
             warnings.warn("val_split is ignored: this spec has its own test split", stacklevel=2)
     elif val_split > 0:

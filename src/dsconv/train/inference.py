@@ -128,7 +128,10 @@ def _inputs(pre: dict, classes: list[str], inputs: Inputs):
     """(result entry, x or None) per input: x (C, S, S) or (C, L), preprocessed."""
     series = pre.get("kind") == "series"
     if isinstance(inputs, torch.Tensor | np.ndarray):
-        arr = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else inputs
+        arr = inputs
+        if isinstance(inputs, torch.Tensor):  # numpy has no bfloat16: widen floats first
+            t = inputs.detach().cpu()
+            arr = (t.double() if t.is_floating_point() else t).numpy()
         yield from (_series_array if series else _image_array)(pre, classes, arr)
         return
     paths = [inputs] if isinstance(inputs, str | Path) else list(inputs)
