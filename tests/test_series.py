@@ -257,3 +257,154 @@ def test_aeon_imported_lazily():
     code = ("import sys, dsconv.data.series as series; series.list_aeon_datasets(); "
             "assert 'aeon' not in sys.modules, 'aeon imported eagerly'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------ messages a user hit (.ts, .arff, y)
+
+TOY_TS = """# two channels, two classes
+@problemName Toy
+@timeStamps false
+@missing false
+@univariate false
+@dimensions 2
+@equalLength true
+@seriesLength 3
+@classLabel true Up Down
+@data
+1,2,3:4,5,6:Up
+1,2,3:4,5,6:Down
+"""
+
+
+@pytest.mark.parametrize("old, new, words", [
+    # a bad label separator: aeon said "Inconsistent number of dimensions in case 2"
+    ("4,5,6:Down", "4,5,6,Down", ["line 12", "1 channel(s), expected 2", ":LABEL",
+                                  "'4,5,6,Down'"]),
+    # aeon said "could not convert string to float: 'abc'"
+    ("1,2,3:4,5,6:Down", "1,abc,3:4,5,6:Down", ["line 12", "channel 1", "'abc' is not a number"]),
+    # a misspelled header was ignored and the file trained
+    ("@classLabel", "@classLabl", ["line 9", "unknown header '@classLabl'",
+                                   "did you mean '@classLabel'", "@seriesLength", "@data"]),
+    (":Down", ":Sideways", ["line 12", "label 'Sideways' is not declared", "Up Down"]),
+    ("@seriesLength 3", "@seriesLength 4", ["line 11", "3 values per channel",
+                                            "'@seriesLength 4'", "@equalLength false"]),
+    ("@missing false", "@missing no", ["line 4", "@missing takes true or false; got no"]),
+    ("@data\n", "", ["line 10", "expected a '@' header line or '@data' before the series"]),
+])
+def test_ts_errors_name_the_file_the_line_and_what_was_expected(tmp_path, old, new, words):
+    path = tmp_path / "toy.ts"  # not NAME_TRAIN.ts: no test partner is looked for
+    path.write_text(TOY_TS.replace(old, new))
+    with pytest.raises(ValueError) as info:
+        S.load_series(str(path))
+    assert str(info.value).startswith(str(path)), str(info.value)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+
+
+def test_ts_reads_like_aeon_and_keeps_the_header_spelling(tmp_path):
+    path = tmp_path / "toy.ts"
+    path.write_text(TOY_TS.replace(":Down\n", ":down\n").replace("1,2,3:4,5,6:Up",
+                                                                "1,?,3:4,5,6:Up"))
+    series, labels = S.read_series_file(path)
+    assert labels.tolist() == ["Up", "Down"]  # the header's spelling; aeon gives 'up', 'down'
+    np.testing.assert_array_equal(series[1], [[1, 2, 3], [4, 5, 6]])
+    assert np.isnan(series[0][0, 1])  # '?' is missing
+    for name in ["BasicMotions", "JapaneseVowels"]:  # the values are aeon's, to the bit
+        from aeon.datasets import load_from_ts_file
+
+        x, _ = load_from_ts_file(str(_aeon_path(name, "TRAIN")))
+        ours, _ = S.read_series_file(_aeon_path(name, "TRAIN"))
+        assert all(np.array_equal(a, b) for a, b in zip(ours, x)) and len(ours) == len(x)
+
+
+def test_arff_bad_value_names_the_file_and_line(tmp_path):
+    path = tmp_path / "toy.arff"
+    path.write_text("@relation toy\n@attribute t0 numeric\n@attribute t1 numeric\n"
+                    "@attribute target {a,b}\n@data\n1,2,a\n1,abc,b\n")
+    with pytest.raises(ValueError) as info:
+        S.read_series_file(path)
+    msg = str(info.value)
+    assert msg.startswith(str(path)) and "line 7" in msg and "'abc' is not a number" in msg, msg
+
+
+def test_float_labels_are_called_continuous_not_a_val_split_problem(tmp_path):
+    rng = np.random.default_rng(0)
+    spec = _npz(tmp_path, X=rng.normal(size=(60, 1, 20)), y=rng.normal(size=60))
+    with pytest.raises(ValueError) as info:
+        S.load_series(spec, val_split=0.1)
+    msg = str(info.value)
+    for w in ["y looks continuous (regression targets)", "60 of 60 labels are not whole numbers",
+              "integer or string class labels", "y.astype(str)"]:
+        assert w in msg, (w, msg)
+    assert "holds out no series" not in msg
+    # predicting the file ignores its labels
+    assert len(S.read_series_file(spec, with_labels=False)[0]) == 60
+
+
+def test_labels_keep_the_files_case_and_aeons_lowercase_ones_still_match(tmp_path, basic):
+    """aeon's loader lowercases ('standing'); dsconv keeps the file's 'Standing' and matches
+    data carrying aeon's spelling to the model's classes ignoring case."""
+    from aeon.datasets import load_from_ts_file
+
+    path = _aeon_path("BasicMotions", "TEST")
+    rows = [ln for ln in path.read_text().splitlines() if ln and ln[0] not in "#@"]
+    in_file = [ln.rsplit(":", 1)[1] for ln in rows]
+    x, y_aeon = load_from_ts_file(str(path))
+    series, labels = S.read_series_file(path)
+    assert labels.tolist() == in_file and "Standing" in in_file  # exactly the file's labels
+    assert y_aeon.tolist() == [v.lower() for v in in_file]  # aeon's own: lowercased
+    train, test, prep = basic
+    spec = _npz(tmp_path, X=x, y=y_aeon)
+    ds = S.labelled_series(spec, {"kind": "series", **prep.to_dict()}, train.classes)
+    assert ds.targets == test.targets and torch.equal(ds.x, test.x)
+    assert S.class_indices(["b", "Ab", "aB"], ["Ab", "aB", "B"], "y").tolist() == [2, 0, 1]
+    with pytest.raises(ValueError, match=r"labels \['AB'\] are not among"):  # 2 classes fold
+        S.class_indices(["AB"], ["Ab", "aB", "B"], "y")
+
+
+def test_evaluation_rebuilds_the_held_out_series_of_the_training_file(tmp_path):
+    from dsconv.data import labelled_split
+
+    rng = np.random.default_rng(4)
+    spec = _npz(tmp_path, X=rng.normal(size=(40, 2, 16)), y=np.repeat(["b", "a"], 20))
+    train, val, prep = S.load_series(spec, val_split=0.25, seed=3)
+    pre = {"kind": "series", **prep.to_dict()}
+    run = {"data": spec, "val_split": 0.25, "seed": 3}
+    held = labelled_split(pre, train.classes, spec, run)
+    assert torch.equal(held.x, val.x) and held.targets == val.targets
+    assert held.split_name == f"{spec} (held-out 25% of the training data)"
+    rest = labelled_split(pre, train.classes, None, run, split="train")  # quantize calibrates
+    assert torch.equal(rest.x, train.x)
+    old = labelled_split(pre, train.classes, spec, {"data": spec})  # a file from before
+    assert len(old) == 40 and "may include the model's training series" in old.split_name
+    other = tmp_path / "copy.npz"
+    shutil.copy(spec, other)
+    assert labelled_split(pre, train.classes, str(other), run).split_name == \
+        f"{other} (all series)"
+
+
+def test_predicting_long_series_notes_it_without_a_raw_warning(tmp_path, capsys):
+    import dsconv
+    from dsconv.cli import main
+    from dsconv.weights import save_model
+
+    prep = S.SeriesPreprocess([0.0, 0.0], [1.0, 1.0], 32, 2)
+    model = dsconv.create_model("xceptiontime", in_chans=2, num_classes=2)
+    weights = save_model(model, tmp_path / "m.safetensors", "xceptiontime", ["x", "y"],
+                         {"kind": "series", "input_size": [32], "in_chans": 2, **prep.to_dict()})
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "long.npz", X=rng.normal(size=(3, 2, 50)))
+    np.savez(tmp_path / "ok.npz", X=rng.normal(size=(2, 2, 20)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would fail the run
+        rc = main(["predict", "--weights", str(weights), str(tmp_path / "long.npz"),
+                   str(tmp_path / "ok.npz")])
+    out, err = capsys.readouterr()
+    assert rc == 0 and out.count("long.npz[") == 3 and out.count("ok.npz[") == 2, err
+    assert err.strip().splitlines() == [
+        f"note: {tmp_path / 'long.npz'}: 3 of 3 series are longer than the model length 32 (up "
+        "to 50 steps, e.g. samples [0, 1, 2]); they are truncated to their first 32 steps"]
+    from dsconv.train import predict
+
+    res = predict(weights, torch.tensor(rng.normal(size=(2, 40))[:, None].repeat(2, 1)), top=1)
+    assert [r["input"] for r in res] == ["input[0]", "input[1]"] and "note" in res[0]

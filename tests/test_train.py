@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,11 +15,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import dsconv
 from dsconv import load_model
-from dsconv.data import TensorImages
+from dsconv.cli import main
+from dsconv.data import DataConfig, TensorImages, image_folders, labelled_split
 from dsconv.train import TrainConfig, evaluate, predict, train
 from dsconv.train import checkpoint as ckpt
 from dsconv.train.metrics import run_eval
+from dsconv.weights import image_preprocess, read_meta, save_model
 
 PY = sys.executable
 # Small and fast: the digits at 8x8, 64 per step, 21 steps per epoch.
@@ -131,10 +135,14 @@ def test_folder_training_skips_and_counts_corrupt_images(tmp_path):
     res = predict(tmp_path / "run" / "model.safetensors", [data / "dog" / "0.png"], top=2)
     assert {c for c, _ in res[0]["top"]} == {"cat", "dog"}
     assert abs(sum(p for _, p in res[0]["top"]) - 1) < 1e-5
+    meta = read_meta(tmp_path / "run" / "model.safetensors")
+    assert (meta.provenance["val_split"], meta.provenance["seed"]) == (0.25, 0)  # evaluate's
+    shutil.copytree(data, tmp_path / "other")  # not the training folder: every image counts
     with pytest.warns(UserWarning, match="skipping unreadable image .*broken0.jpg"):
-        m = evaluate(tmp_path / "run" / "model.safetensors", data, out=tmp_path / "eval",
-                     workers=0)
+        m = evaluate(tmp_path / "run" / "model.safetensors", tmp_path / "other",
+                     out=tmp_path / "eval", workers=0)
     assert m["n"] == 12 and len(m["skipped"]) == 1
+    assert m["split"] == f"{tmp_path / 'other'} (all images)"
     assert (tmp_path / "eval" / "confusion.png").is_file()
 
 
@@ -308,3 +316,101 @@ def test_save_best_and_patience_need_a_validation_set(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("dsconv train: error: --patience 3 watches a validation metric")
     assert len(err.splitlines()) == 1 and not (tmp_path / "r2" / "checkpoints").exists()
+
+
+# ------------------------------------------------------------------ folders, splits, inputs
+
+
+def image_model(path: Path, data: Path | None = None, **split) -> Path:
+    """An untrained 2-class xception_mini model file (16 px), trained on `data` per its
+    provenance, with the run's held-out split when given (val_split=, seed=)."""
+    model = dsconv.create_model("xception_mini", num_classes=2)
+    return save_model(model, path, "xception_mini", ["cat", "dog"], image_preprocess(16, 3),
+                      {"data": None if data is None else str(data), **split})
+
+
+def test_evaluate_scores_the_held_out_images_of_the_training_folder(tmp_path, monkeypatch):
+    data = make_folder(tmp_path / "data", per_class=8, corrupt=0)
+    weights = image_model(tmp_path / "m.safetensors", data, val_split=0.25, seed=0)
+    run_train, run_val = image_folders(data, DataConfig(img_size=16, val_split=0.25, seed=0))
+    prov = read_meta(weights).provenance
+    held = labelled_split(image_preprocess(16, 3), ["cat", "dog"], data, prov)
+    assert held.samples == run_val.samples and len(held) == 4  # exactly the run's val images
+    rest = labelled_split(image_preprocess(16, 3), ["cat", "dog"], data, prov, split="train")
+    assert rest.samples == run_train.samples  # what quantize calibrates on
+    monkeypatch.chdir(tmp_path)  # the same folder, named another way
+    m = evaluate(weights, "data", workers=0, out=tmp_path / "eval")
+    assert m["n"] == 4 and m["split"] == "data (held-out 25% of the training folder)"
+    shutil.copytree(data, tmp_path / "copy")
+    m = evaluate(weights, tmp_path / "copy", workers=0, out=tmp_path / "eval")
+    assert m["n"] == 16 and m["split"] == f"{tmp_path / 'copy'} (all images)"
+    old = image_model(tmp_path / "old.safetensors", data)  # a file that records no split
+    m = evaluate(old, data, workers=0, out=tmp_path / "eval")
+    assert m["n"] == 16 and "may include the model's training images" in m["split"]
+
+
+def test_one_image_class_one_class_and_an_image_file_are_clear_errors(tmp_path, capsys):
+    data = make_folder(tmp_path / "data", per_class=4, corrupt=0)
+    (data / "bird").mkdir()
+    shutil.copy(data / "cat" / "0.png", data / "bird" / "0.png")
+    with pytest.raises(ValueError) as info:  # was scikit-learn's "least populated class"
+        image_folders(data, DataConfig(val_split=0.1))
+    msg = str(info.value)
+    assert f"only 1 image in class folder(s) {data / 'bird'}" in msg, msg
+    assert "--val-split 0" in msg and "add images" in msg
+    assert image_folders(data, DataConfig(val_split=0))[1] is None  # the fix works
+    one = make_folder(tmp_path / "one", classes=("cat",), corrupt=0)
+    with pytest.raises(ValueError, match=r"one class \('cat'\): nothing to learn; a classifier "
+                       "needs at least 2 class folders"):
+        image_folders(one, DataConfig(val_split=0))
+    rc = main(["train", "--data", str(data / "cat" / "0.png"), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "0.png is an image file, not a folder" in err, err
+    assert "folder of class folders" in err and "directory not found" not in err
+
+
+def test_predict_takes_folders_arrays_and_writes_csv(tmp_path, capsys):
+    from PIL import Image
+
+    data = make_folder(tmp_path / "data", per_class=2, corrupt=0)
+    (data / "dog" / "deeper").mkdir()
+    shutil.copy(data / "dog" / "0.png", data / "dog" / "deeper" / "5.png")
+    shutil.copy(data / "dog" / "0.png", data / "dog" / ".hidden.png")
+    (data / "notes.txt").write_text("not an image")
+    (tmp_path / "empty").mkdir()
+    weights = image_model(tmp_path / "m.safetensors")
+    res = predict(weights, [data, tmp_path / "empty"], top=1)
+    names = [Path(r["input"]).relative_to(data).as_posix() for r in res[:-1]]
+    assert names == ["cat/0.png", "cat/1.png", "dog/0.png", "dog/1.png", "dog/deeper/5.png"]
+    assert "holds no image files" in res[-1]["error"] and res[0]["image"] == res[0]["input"]
+    # a batch of raw pixels, either layout, predicts as the file they came from does
+    px = np.asarray(Image.open(data / "cat" / "1.png"))  # (H, W, 3) uint8
+    by_file = predict(weights, data / "cat" / "1.png", top=2)[0]["top"]
+    nhwc = predict(weights, np.stack([px, px]), top=2)
+    nchw = predict(weights, torch.from_numpy(px.copy()).permute(2, 0, 1)[None].bfloat16(),
+                   top=2)  # 0..255 are exact in bf16
+    assert [r["input"] for r in nhwc] == ["input[0]", "input[1]"]
+    assert nhwc[1]["top"] == by_file and nchw[0]["top"] == by_file
+    with pytest.raises(ValueError, match=r"pixels must be in \[0, 255\].*\[-1, 1\]"):
+        predict(weights, np.linspace(-1, 1, 2 * 8 * 8 * 3).reshape(2, 8, 8, 3))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\) or \(N, H, W, C\).*\(8, 8, 3\)"):
+        predict(weights, px[:8, :8])
+    rc = main(["predict", "--weights", str(weights), str(data), "--top", "2", "--csv",
+               str(tmp_path / "p.csv")])
+    out = capsys.readouterr().out
+    rows = list(csv.reader(open(tmp_path / "p.csv")))
+    assert rc == 0 and f"wrote {tmp_path / 'p.csv'}: 5 rows" in out
+    assert rows[0] == ["input", "top1", "prob1", "top2", "prob2", "note", "error"]
+    assert len(rows) == 6 and {r[1] for r in rows[1:]} <= {"cat", "dog"}
+    assert all(abs(float(r[2]) + float(r[4]) - 1) < 1e-4 for r in rows[1:])
+
+
+def test_help_names_the_series_forms_and_folders():
+    from dsconv.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    evaluate_help = sub.choices["evaluate"].format_help()
+    predict_help = " ".join(sub.choices["predict"].format_help().split())
+    for form in ("aeon:NAME", ".npz", ".ts"):
+        assert form in evaluate_help and (form in predict_help or form == "aeon:NAME"), form
+    assert "images or series files (.npz" in predict_help and "or folders" in predict_help

@@ -8,6 +8,7 @@ import os
 import sys
 
 from ..train import TrainConfig, TrainingDiverged, evaluate, predict, train
+from ..train.inference import write_predictions_csv
 from ..utils import tune_allocator
 from .flags import (
     Formatter,
@@ -30,7 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="top-1/top-5, per-class accuracy, confusion matrix",
                        formatter_class=Formatter)
     p.add_argument("--weights", required=True, help="a model file (dsconv .safetensors or Keras)")
-    p.add_argument("--data", default=None, help="ImageFolder root (default: digits test split)")
+    p.add_argument("--data", default=None,
+                   help="labelled data: an ImageFolder root (its val/ or test/; without them, "
+                   "the share its training run held out if the model trained on it, else all "
+                   "images), or series: aeon:NAME, a .npz (X, y), NAME_TRAIN.ts/.arff; "
+                   "without it: the test or held-out part of a series model's own data, or "
+                   "the digits test split")
     p.add_argument("--out", default=None, help="report folder (default: beside the weights)")
     p.add_argument("--model", default=None, help="for Keras files: the model (default: guessed)")
     add_model_options(p)
@@ -39,14 +45,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="top-k classes of image files", formatter_class=Formatter)
+    p = sub.add_parser("predict", help="top-k classes of image or series files",
+                       formatter_class=Formatter)
     p.add_argument("--weights", required=True,
                    help="a model file: dsconv .safetensors, Keras .h5/.keras, or exported .onnx")
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("images", nargs="+", metavar="INPUT",
+                   help="images or series files (.npz, .npy, .csv, .ts, .arff: one result per "
+                   "series), or folders (their files of the model's kind, recursively)")
     p.add_argument("--model", default=None, help="for Keras files: the model (default: guessed)")
     add_model_options(p)
-    p.add_argument("--top", type=int, default=5, help="classes to show per image")
+    p.add_argument("--top", type=int, default=5, help="classes to show per input")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help="write one row per input to FILE: input, top1, prob1, ... topK, probK, "
+                   "note, error")
     p.set_defaults(func=cmd_predict)
 
 
@@ -80,8 +92,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(m, indent=1))
         return 0
     top5 = f", top-5 {m['top5']:.4f}" if len(m["classes"]) > 5 else ""
-    print(f"{m['n']} {m['unit']} ({m['split']}): top-1 {m['top1']:.4f}{top5}, loss {m['loss']:.4f}"
-          + (f"; skipped {len(m['skipped'])} unreadable" if m["skipped"] else ""))
+    print(f"{m['split']}: {m['n']} {m['unit']}, top-1 {m['top1']:.4f}{top5}, loss "
+          f"{m['loss']:.4f}" + (f"; skipped {len(m['skipped'])} unreadable" if m["skipped"]
+                               else ""))
     for c, acc in zip(m["classes"], m["per_class"]):
         print(f"  {c:>20}: {'-' if acc is None else f'{acc:.4f}'}")
     print("reports: " + ", ".join(m["reports"]))
@@ -90,12 +103,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     results = predict(args.weights, args.images, args.top, args.model, **model_overrides(args))
+    path = write_predictions_csv(results, args.csv) if args.csv else None
     if args.json:
         print(json.dumps(results, indent=1))
     else:
         for r in results:
             if "error" in r:
-                print(f"{r['image']}: error: {r['error']}")
-            else:
-                print(f"{r['image']}: " + ", ".join(f"{c} {p:.3f}" for c, p in r["top"]))
+                print(f"{r['input']}: error: {r['error']}")
+            elif path is None:  # with --csv the rows are in the file
+                print(f"{r['input']}: " + ", ".join(f"{c} {p:.3f}" for c, p in r["top"]))
+        if path is not None:
+            print(f"wrote {path}: {len(results)} rows")
+    # A note (e.g. a series truncated to the model's length) once per file, apart from results.
+    for file, note in dict.fromkeys((r.get("file", r["input"]), r["note"]) for r in results
+                                    if "note" in r):
+        print(f"note: {file}: {note}", file=sys.stderr)
     return 1 if any("error" in r for r in results) else 0

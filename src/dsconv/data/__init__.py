@@ -24,6 +24,7 @@ from .series import (
     load_series,
     read_series_file,
 )
+from .series_io import SERIES_SUFFIXES, as_series_list
 from .synthetic import DEFAULT_SIZE as SYNTHETIC_SIZE
 from .synthetic import is_synthetic_spec, load_synthetic, shapes
 from .transforms import NORMALIZATIONS, normalize, open_image
@@ -33,5 +34,6 @@ __all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input
            "find_images", "image_folders", "labelled_images", "labelled_split", "epoch_order",
            "sample_generator", "NORMALIZATIONS", "normalize", "open_image", "SeriesDataset",
            "SeriesPreprocess", "list_aeon_datasets", "load_series", "is_series_spec",
-           "labelled_series", "read_series_file", "SYNTHETIC_SIZE", "is_synthetic_spec",
+           "labelled_series", "read_series_file", "SERIES_SUFFIXES", "as_series_list",
+           "SYNTHETIC_SIZE", "is_synthetic_spec",
            "load_synthetic", "shapes"]

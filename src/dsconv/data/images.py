@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .sampling import sample_generator
+from .splits import held_out_name, recorded_split, whole_name
 from .transforms import normalize, open_image, random_crop_box
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
@@ -34,6 +35,11 @@ class DataConfig:
 
 def find_images(root: Path) -> tuple[list[tuple[Path, int]], list[str]]:
     """[(path, class index)] and class names of an ImageFolder-style directory."""
+    if root.is_file():
+        kind = "an image file" if root.suffix.lower() in IMAGE_EXTENSIONS else "a file"
+        raise ValueError(f"{root} is {kind}, not a folder: --data takes a folder of class "
+                         "folders (DIR/<class name>/<images>), or series data (aeon:NAME, a "
+                         ".npz, .ts or .arff file)")
     if not root.is_dir():
         raise FileNotFoundError(f"data directory not found: {root}")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -69,19 +75,23 @@ class ImageFolder(Dataset):
         return [t for _, t in self.samples]
 
     def load(self, index: int, gen: torch.Generator) -> torch.Tensor:
-        from PIL import Image
-
         path, _ = self.samples[index]
         with open_image(path, self.in_chans) as im:
-            w, h = im.size
-            size = self.cfg.img_size
-            if self.train and self.cfg.augment:
-                box = random_crop_box(w, h, self.cfg.scale, gen)
-            else:
-                side = min(w, h) * self.cfg.resize_ratio
-                box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-            im = im.resize((size, size), Image.BILINEAR, box=box)
-            arr = np.asarray(im, dtype=np.float32)
+            return self.transform(im, gen)
+
+    def transform(self, im, gen: torch.Generator) -> torch.Tensor:
+        """A decoded Pillow image (in this set's mode) -> network input (C, S, S)."""
+        from PIL import Image
+
+        w, h = im.size
+        size = self.cfg.img_size
+        if self.train and self.cfg.augment:
+            box = random_crop_box(w, h, self.cfg.scale, gen)
+        else:
+            side = min(w, h) * self.cfg.resize_ratio
+            box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        im = im.resize((size, size), Image.BILINEAR, box=box)
+        arr = np.asarray(im, dtype=np.float32)
         x = torch.from_numpy(arr.copy()).reshape(size, size, -1).permute(2, 0, 1)
         flip = self.train and self.cfg.augment and self.cfg.hflip
         if flip and torch.rand(1, generator=gen) < 0.5:
@@ -131,14 +141,41 @@ def image_folders(root: str | Path, cfg: DataConfig, in_chans: int = 3
     else:
         tr, classes = find_images(root)
         va = None
+    base = root / "train" if (root / "train").is_dir() else root
+    if len(classes) < 2:
+        raise ValueError(f"{base}: one class ({classes[0]!r}): nothing to learn; a classifier "
+                         f"needs at least 2 class folders ({base}/<class name>/<images>)")
     if va is None and cfg.val_split > 0:
-        from sklearn.model_selection import train_test_split
-
-        tr, va = train_test_split(tr, test_size=cfg.val_split, random_state=cfg.seed,
-                                  stratify=[t for _, t in tr])
+        tr, va = split_samples(tr, classes, cfg.val_split, cfg.seed, base)
     train = ImageFolder(tr, classes, cfg, train=True, in_chans=in_chans)
     val = ImageFolder(va, classes, cfg, train=False, in_chans=in_chans) if va else None
     return train, val
+
+
+def split_samples(samples: list[tuple[Path, int]], classes: list[str], frac: float, seed: int,
+                  root: Path) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """(train, held-out) samples: `frac` of each class held out, stratified and seeded.
+
+    The same samples, fraction and seed always give the same split (evaluation rebuilds it).
+    Too few images for a stratified split is an error naming the class folders and the fix.
+    """
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount([t for _, t in samples], minlength=len(classes))
+    single = [str(root / classes[k]) for k in np.flatnonzero(counts < 2)]
+    if single:
+        raise ValueError(f"only 1 image in class folder(s) {', '.join(single)}: too few to "
+                         f"hold out val_split={frac} of each class for validation and still "
+                         "train on it; add images there, or pass --val-split 0 (no validation)")
+    n_val = int(np.ceil(frac * len(samples)))  # as scikit-learn rounds it
+    if min(n_val, len(samples) - n_val) < len(classes):
+        raise ValueError(f"{root}: val_split={frac} holds out {n_val} of {len(samples)} images, "
+                         f"but a stratified split needs at least one of each of the "
+                         f"{len(classes)} classes on both sides; change --val-split, add "
+                         "images, or pass --val-split 0 (no validation)")
+    tr, va = train_test_split(samples, test_size=frac, random_state=seed,
+                              stratify=[t for _, t in samples])
+    return tr, va
 
 
 def collate(batch):
@@ -151,18 +188,35 @@ def collate(batch):
 
 
 def labelled_images(root: str | Path, classes: list[str], cfg: DataConfig, in_chans: int,
-                    split: str = "eval") -> ImageFolder:
+                    split: str = "eval", trained: dict | None = None) -> ImageFolder:
     """The labelled images of `root` for a model that knows `classes`, transformed for eval.
 
-    split 'eval': root/val or root/test when present, else root; 'train': root/train when
-    present, else root. Class folders must match the model's classes.
+    split 'eval': root/val or root/test when present; else the images of root/train (or root)
+    that the model's run held out, when `trained` (the model's provenance, given when root is
+    the folder it was trained on) records its val_split and seed; else all of them. 'train':
+    the rest of root/train (or root). Class folders must match the model's classes. The
+    result's `split_name` says which images these are.
     """
     root = Path(root)
-    for sub in ("train",) if split == "train" else ("val", "test"):
-        if (root / sub).is_dir():
-            root = root / sub
-            break
+    base = root / "train" if (root / "train").is_dir() else root
+    own = [root / s for s in ("val", "test") if (root / s).is_dir()]
+    if split != "train" and own:
+        return _model_images(own[0], classes, cfg, in_chans, str(own[0]))
+    held = recorded_split(trained) if not (root / "val").is_dir() else None
+    if held is None:
+        name = whole_name(base, "images", trained if split != "train" else None)
+        return _model_images(base, classes, cfg, in_chans, name)
+    ds = _model_images(base, classes, cfg, in_chans, held_out_name(base, held[0], "folder", split))
+    tr, va = split_samples(ds.samples, ds.classes, held[0], held[1], base)
+    ds.samples = tr if split == "train" else va
+    return ds
+
+
+def _model_images(root: Path, classes: list[str], cfg: DataConfig, in_chans: int, name: str
+                  ) -> ImageFolder:
     samples, found = find_images(root)
     if found != list(classes):
         raise ValueError(f"{root}: classes {found} differ from the model's {list(classes)}")
-    return ImageFolder(samples, list(classes), cfg, train=False, in_chans=in_chans)
+    ds = ImageFolder(samples, list(classes), cfg, train=False, in_chans=in_chans)
+    ds.split_name = name
+    return ds

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .series_io import (
+    SERIES_SUFFIXES,
     Raw,
     as_series_list,
     check_finite,
@@ -30,6 +31,7 @@ from .series_io import (
     read_series_file,
     read_spec,
 )
+from .splits import held_out_name, recorded_split, whole_name
 
 __all__ = ["SeriesDataset", "SeriesPreprocess", "list_aeon_datasets", "load_series",
            "read_series_file", "is_series_spec", "labelled_series"]
@@ -91,29 +93,36 @@ class SeriesPreprocess:
         length = max(s.shape[1] for s in series)
         return cls(flat.mean(axis=1).tolist(), std.tolist(), length, flat.shape[0])
 
-    def apply(self, x: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+    def apply(self, x: np.ndarray | Sequence[np.ndarray], warn: bool = True) -> torch.Tensor:
         """Raw (N, C, L) / (N, L) array or list of (C, L_i) / (L_i,) -> float32 (N, C, length).
 
         Shorter series are right-padded with 0 (the channel mean after standardising); longer
-        ones are truncated to their first `length` steps, with a warning.
+        ones are truncated to their first `length` steps, with a warning (warn=False: silently;
+        the caller reports `truncation_note` its own way).
         """
         series = as_series_list(x)
         if series[0].shape[0] != self.channels:
             raise ValueError(f"X has {series[0].shape[0]} channels but the model expects "
                              f"{self.channels}; pass the training channels in the same order")
         check_finite(series)
-        long = [i for i, s in enumerate(series) if s.shape[1] > self.length]
-        if long:
-            warnings.warn(f"{len(long)} of {len(series)} series are longer than the model length "
-                          f"{self.length} (up to {max(series[i].shape[1] for i in long)} steps, "
-                          f"e.g. samples {long[:5]}); they are truncated to their first "
-                          f"{self.length} steps", UserWarning, stacklevel=2)
+        note = self.truncation_note(series)
+        if note and warn:
+            warnings.warn(note, UserWarning, stacklevel=2)
         mean, std = np.asarray(self.mean)[:, None], np.asarray(self.std)[:, None]
         out = np.zeros((len(series), self.channels, self.length), dtype=np.float32)
         for i, s in enumerate(series):
             n = min(s.shape[1], self.length)
             out[i, :, :n] = (s[:, :n] - mean) / std
         return torch.from_numpy(out)
+
+    def truncation_note(self, series: Raw) -> str | None:
+        """What `apply` says of (C, L_i) series longer than the model's length, or None."""
+        long = [i for i, s in enumerate(series) if s.shape[1] > self.length]
+        if not long:
+            return None
+        return (f"{len(long)} of {len(series)} series are longer than the model length "
+                f"{self.length} (up to {max(series[i].shape[1] for i in long)} steps, e.g. "
+                f"samples {long[:5]}); they are truncated to their first {self.length} steps")
 
 
 def _sort_labels(labels: Sequence[str]) -> list[str]:
@@ -135,6 +144,31 @@ def _check_xy(series: Raw, labels: np.ndarray | None, what: str) -> None:
     check_finite(series, f"{what} X")
 
 
+def class_indices(labels: Sequence[str], classes: Sequence[str], what: str) -> np.ndarray:
+    """(N,) int64 index into `classes` of each label; a label of no class is an error.
+
+    A label that matches no class exactly matches one that differs only in case, when just one
+    class does. Why ignore case at all: one file reads as 'Standing' here (the spelling of the
+    file and its '@classLabel' header) but as 'standing' through aeon's own loaders, which
+    lowercase whole lines; series saved from aeon must still meet a model trained on the file.
+    Classes that differ only by case (e.g. 'a' and 'A') are matched exactly.
+    """
+    out = _lookup(labels, classes)
+    unknown = _sort_labels({str(v) for v, i in zip(labels, out) if i is None})
+    if unknown:
+        raise ValueError(f"{what}: labels {unknown} are not among the classes {list(classes)}")
+    return np.asarray(out, dtype=np.int64)
+
+
+def _lookup(labels: Sequence[str], classes: Sequence[str]) -> list[int | None]:
+    """class_indices' matching: the index of each label's class, None where there is none."""
+    exact = {c: i for i, c in enumerate(classes)}
+    folded: dict[str, int | None] = {}
+    for i, c in enumerate(classes):
+        folded[c.casefold()] = i if c.casefold() not in folded else None  # None: ambiguous
+    return [exact.get(v, folded.get(str(v).casefold())) for v in labels]
+
+
 def _stratified_split(y: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train_idx, val_idx): ~frac of each class held out, >= 1 per class kept for training."""
     rng = np.random.default_rng(seed)
@@ -143,7 +177,9 @@ def _stratified_split(y: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray
         idx = rng.permutation(np.flatnonzero(y == k))
         val += idx[: min(round(frac * len(idx)), len(idx) - 1)].tolist()
     if not val:
-        raise ValueError(f"val_split={frac} holds out no series of {len(y)}; use a larger one")
+        raise ValueError(f"val_split={frac} holds out no series of {len(y)} (every class keeps "
+                         f"at least one for training; {len(np.unique(y))} classes): use a larger "
+                         "val_split, more series per class, or val_split 0")
     val_idx = np.sort(np.asarray(val))
     return np.setdiff1d(np.arange(len(y)), val_idx), val_idx
 
@@ -166,25 +202,25 @@ def load_series(spec: str | Path, val_split: float = 0.0, seed: int = 0
     if len(classes) < 2:
         raise ValueError(f"only one class ({classes[0]!r}) in the training labels; "
                          "classification needs at least 2 classes")
-    lookup = {c: i for i, c in enumerate(classes)}
-    y_train = np.array([lookup[v] for v in ytr], dtype=np.int64)
+    y_train = class_indices(ytr, classes, "train")
     if xte is not None:
         _check_xy(xte, yte, "test")
-        unseen = _sort_labels(set(yte.tolist()) - set(classes))
+        unseen = _sort_labels({v for v, i in zip(yte.tolist(), _lookup(yte, classes)) if i is None})
         if unseen:
             raise ValueError(f"the test split contains classes absent from training: {unseen}; "
                              f"training classes are {classes}")
+        y_test = class_indices(yte, classes, "test")
         if val_split > 0:
             warnings.warn("val_split is ignored: this spec has its own test split", stacklevel=2)
     elif val_split > 0:
         tr, va = _stratified_split(y_train, val_split, seed)
-        xtr, xte, y_train, yte = [xtr[i] for i in tr], [xtr[i] for i in va], y_train[tr], ytr[va]
+        xtr, xte, y_train, y_test = [xtr[i] for i in tr], [xtr[i] for i in va], y_train[tr], \
+            y_train[va]
     prep = SeriesPreprocess.fit(xtr)
     train = SeriesDataset(prep.apply(xtr), torch.from_numpy(y_train), classes)
     if xte is None:
         return train, None, prep
-    y_test = torch.tensor([lookup[v] for v in yte], dtype=torch.int64)
-    return train, SeriesDataset(prep.apply(xte), y_test, classes), prep
+    return train, SeriesDataset(prep.apply(xte), torch.from_numpy(y_test), classes), prep
 
 
 def is_series_spec(spec: str | Path | None) -> bool:
@@ -195,26 +231,36 @@ def is_series_spec(spec: str | Path | None) -> bool:
     if text.startswith("aeon:"):
         return True
     path = Path(text)
-    if path.suffix.lower() in (".npz", ".npy", ".ts", ".arff", ".csv"):
+    if path.suffix.lower() in SERIES_SUFFIXES:
         return True
     return path.is_dir() and any(path.glob("*_TRAIN.ts")) or path.is_dir() and any(
         path.glob("*_TRAIN.arff"))
 
 
 def labelled_series(spec: str | Path, preprocess: dict, classes: Sequence[str],
-                    split: str = "eval") -> SeriesDataset:
+                    split: str = "eval", trained: dict | None = None) -> SeriesDataset:
     """A model's labelled series: its own statistics and class order, never refitted.
 
-    split 'eval': the spec's test split (the whole file when it has none); 'train': its
-    training split. Labels the model does not know are an error naming them.
+    split 'eval': the spec's test split; without one, the series the model's run held out when
+    `trained` (the model's provenance, given when spec is the data it was trained on) records
+    its val_split and seed, else the whole file. 'train': the training split (the rest of the
+    file, without a test split). Labels the model does not know are an error naming them. The
+    result's `split_name` says which series these are.
     """
     xtr, ytr, xte, yte = read_spec(spec)
-    x, y = (xtr, ytr) if split == "train" or xte is None else (xte, yte)
+    if xte is not None:
+        x, y = (xtr, ytr) if split == "train" else (xte, yte)
+        name = f"{spec} ({'training' if split == 'train' else 'test'} split)"
+    else:
+        x, y, name = xtr, ytr, whole_name(spec, "series", trained if split != "train" else None)
     _check_xy(x, y, split)
-    lookup = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({v for v in y.tolist() if v not in lookup})
-    if unknown:
-        raise ValueError(f"{spec}: labels {unknown} are not among the model's classes "
-                         f"{list(classes)}")
+    idx = class_indices(y, classes, str(spec))
+    held = recorded_split(trained) if xte is None else None
+    if held is not None:
+        tr, va = _stratified_split(idx, *held)
+        keep = tr if split == "train" else va
+        x, idx, name = [x[i] for i in keep], idx[keep], held_out_name(spec, held[0], "data", split)
     prep = SeriesPreprocess.from_dict(preprocess)
-    return SeriesDataset(prep.apply(x), torch.tensor([lookup[v] for v in y.tolist()]), classes)
+    ds = SeriesDataset(prep.apply(x), torch.from_numpy(idx), classes)
+    ds.split_name = name
+    return ds

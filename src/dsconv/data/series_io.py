@@ -1,9 +1,10 @@
 """Raw input for dsconv's series data: files, aeon's shipped sets, validation.
 
 Everything here returns raw series (a list of (C, L_i) float64 arrays) and string labels; the
-preprocessing (standardise, pad/truncate) lives in series.py. aeon is imported lazily and only
-its local-file parsers are called (load_from_ts_file, load_from_arff_file on exact paths), so
-nothing here downloads. aeon's .ts parser lowercases labels; the header's spelling is restored.
+preprocessing (standardise, pad/truncate) lives in series.py. .ts files are read by ts_file.py
+(errors name the file and line; labels keep the file's spelling, where aeon's parser lowercases
+them). aeon is imported lazily and only its local .arff parser is called (on an exact path), so
+nothing here downloads; aeon's shipped sets are found without importing it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from .ts_file import is_number, read_header, read_ts
 
 _AEON_HINT = "pip install 'dsconv[series]'"
 Raw = list[np.ndarray]  # raw series, each (C, L_i) float64
@@ -58,29 +61,27 @@ def check_finite(series: Raw, what: str = "X") -> None:
 
 
 def label_strings(y: object, what: str = "y") -> np.ndarray:
-    """Labels -> 1-D str array; integral floats drop '.0' so 1.0 and 1 name the same class."""
+    """Labels -> 1-D str array; integral floats drop '.0' so 1.0 and 1 name the same class.
+
+    Floats that are not whole numbers are refused: they look like regression targets, and as
+    class names each value would be a class of its own.
+    """
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"{what} must be 1-D (one label per series); got shape {y.shape}")
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
             raise ValueError(f"{what} contains NaN/inf labels; every series needs a class label")
-        if (y == np.round(y)).all():
-            y = y.astype(np.int64)
+        frac = y[y != np.round(y)]
+        if frac.size:
+            raise ValueError(
+                f"{what} looks continuous (regression targets): {frac.size} of {y.size} labels "
+                f"are not whole numbers (e.g. {', '.join(f'{v:.4g}' for v in frac[:3])}; "
+                f"{len(np.unique(y))} distinct "
+                "values); dsconv trains classifiers: give integer or string class labels (if "
+                f"these floats are class names, store them as strings: {what}.astype(str))")
+        y = y.astype(np.int64)
     return np.array([str(v) for v in y.tolist()], dtype=str)
-
-
-def _ts_header(path: Path) -> dict[str, list[str]]:
-    """'@key tokens...' lines of a .ts header: key lowercased, tokens in their original case."""
-    head: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            tokens = line.split()
-            if tokens and tokens[0].lower() == "@data":
-                break
-            if tokens and tokens[0].startswith("@"):
-                head[tokens[0][1:].lower()] = tokens[1:]
-    return head
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,7 +96,12 @@ def aeon_index() -> dict[str, tuple[Path, Path]]:
     for train in sorted(root.glob("*/*_TRAIN.ts")):
         name = train.name[: -len("_TRAIN.ts")]
         test = train.with_name(f"{name}_TEST.ts")
-        if test.is_file() and _ts_header(train).get("classlabel", [""])[0].lower() == "true":
+        with open(train, encoding="utf-8-sig") as f:
+            try:
+                labelled = read_header(train, f).labelled
+            except ValueError:
+                continue  # not a .ts file dsconv can read: not offered
+        if test.is_file() and labelled:
             index[name] = (train, test)
     return index
 
@@ -117,12 +123,18 @@ def _read_npz(path: Path, required: Sequence[str] = ("X",)) -> dict[str, np.ndar
     return data
 
 
-def read_series_file(path: str | Path) -> tuple[Raw, np.ndarray | None]:
+SERIES_SUFFIXES = (".npz", ".npy", ".ts", ".arff", ".csv")
+
+
+def read_series_file(path: str | Path, with_labels: bool = True
+                     ) -> tuple[Raw, np.ndarray | None]:
     """Raw series (list of (C, L_i) float64) and str labels (or None) from one file.
 
-    .npz: 'X' (+ optional 'y'); .npy: an (N, C, L) or (N, L) array; .ts/.arff: via aeon.
-    .csv: ONE multi-sensor series per file, rows = time steps, columns = channels (as sensor
-    loggers export), an optional non-numeric header row, no labels. Many series: use .npy/.npz.
+    .npz: 'X' (+ optional 'y'); .npy: an (N, C, L) or (N, L) array; .ts: ts_file.read_ts;
+    .arff: via aeon. .csv: ONE multi-sensor series per file, rows = time steps, columns =
+    channels (as sensor loggers export), an optional non-numeric header row, no labels. Many
+    series: use .npy/.npz. with_labels=False skips the labels (for prediction): a file's labels
+    are then neither read nor checked.
     """
     path = Path(path)
     if not path.is_file():
@@ -131,38 +143,77 @@ def read_series_file(path: str | Path) -> tuple[Raw, np.ndarray | None]:
     if suffix == ".npz":
         data = _read_npz(path)
         series = as_series_list(data["X"])
-        labels = label_strings(data["y"]) if "y" in data else None
+        labels = label_strings(data["y"]) if "y" in data and with_labels else None
     elif suffix == ".npy":
         series = as_series_list(np.load(path, allow_pickle=False))
     elif suffix == ".csv":
-        with open(path, encoding="utf-8") as f:
-            first = f.readline().split(",")
-        try:
-            [float(c) for c in first]
-            skip = 0
-        except ValueError:
-            skip = 1  # a header row
-        table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)  # (L, C)
-        series = as_series_list([table.T])
-    elif suffix in (".ts", ".arff"):
-        try:
-            from aeon.datasets import load_from_arff_file, load_from_ts_file
-        except ImportError as e:
-            raise ImportError(f"reading .ts/.arff files needs aeon: {_AEON_HINT}") from e
-        if suffix == ".ts":
-            x, y, meta = load_from_ts_file(str(path), return_meta_data=True)
-            # aeon lowercases each line (and writes "nan" as "NaN"): restore the header spelling
-            if meta["classlabel"] and len(y):
-                orig = {v.lower(): v for v in _ts_header(path).get("classlabel", [])[1:]}
-                labels = np.array([orig.get(v.lower(), v) for v in label_strings(y)], dtype=str)
-        else:
-            x, y = load_from_arff_file(str(path))
-            labels = label_strings(y) if len(y) else None
-        series = as_series_list(x)
+        series = as_series_list([_read_csv(path).T])
+    elif suffix == ".ts":
+        series, labels = _read_ts(path, with_labels)
+    elif suffix == ".arff":
+        series, labels = _read_arff(path)
     else:
-        raise ValueError(f"{path}: unsupported file type '{suffix}'; use .npz, .npy, .ts, .arff "
-                         "or .csv")
-    return series, labels
+        raise ValueError(f"{path}: unsupported file type '{suffix}'; use "
+                         f"{', '.join(SERIES_SUFFIXES)}")
+    return series, labels if with_labels else None
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    """(L, C) table of a .csv series, skipping one non-numeric header row."""
+    with open(path, encoding="utf-8") as f:
+        first = f.readline().split(",")
+    try:
+        [float(c) for c in first]
+        skip = 0
+    except ValueError:
+        skip = 1  # a header row
+    try:
+        return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+    except ValueError as err:  # numpy names the row (after the header) and column
+        raise ValueError(f"{path}: {err} (rows are time steps of ','-separated numbers, one "
+                         "column per channel)") from None
+
+
+def _read_ts(path: Path, with_labels: bool) -> tuple[Raw, np.ndarray | None]:
+    series, labels, head = read_ts(path, check_labels=with_labels)
+    if with_labels and head.flags.get("targetlabel"):
+        raise ValueError(f"{path}: '@targetLabel true' marks a regression file (a number to "
+                         "predict per series); dsconv trains classifiers: use a file with "
+                         "'@classLabel true LABEL1 LABEL2 ...'")
+    return as_series_list(series, str(path)), None if labels is None else np.array(labels, str)
+
+
+def _read_arff(path: Path) -> tuple[Raw, np.ndarray | None]:
+    """A Weka .arff series file via aeon; a failure names the file and the first bad line."""
+    try:
+        from aeon.datasets import load_from_arff_file
+    except ImportError as e:
+        raise ImportError(f"reading .arff files needs aeon: {_AEON_HINT}") from e
+    try:
+        x, y = load_from_arff_file(str(path))
+    except (ValueError, IndexError, OSError) as err:
+        raise ValueError(f"{path}: {_arff_bad_line(path) or err}") from None
+    return as_series_list(x, str(path)), label_strings(y) if len(y) else None
+
+
+def _arff_bad_line(path: Path) -> str | None:
+    """'line N: ...' for the first data line whose values (all but the last field, the class)
+    are not numbers, or None. Multivariate lines are 'v,v\\nv,v',label."""
+    data = False
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            text = line.strip()
+            if not data or not text or text.startswith("%"):
+                data = data or text.lower().startswith("@data")
+                continue
+            if "," not in text:
+                return f"line {n}: expected values and then ',LABEL'; got {text[:40]!r}"
+            values = text.rsplit(",", 1)[0].strip("'").replace("\\n", ",").split(",")
+            bad = [v for v in values if v.strip() != "?" and not is_number(v)]
+            if bad:
+                return (f"line {n}: {bad[0].strip()!r} is not a number (each line is the "
+                        "','-separated values, then ',LABEL'; '?' marks a missing value)")
+    return None
 
 
 def _train_test_files(path: Path) -> tuple[Path, Path | None]:

@@ -159,8 +159,8 @@ def quantize_model_file(weights: str | Path, output: str | Path, data: str | Pat
 
     _check_method(method)
     model, meta = load_model(weights)
-    trained_on = meta.provenance.get("data")
-    train, held_out = (labelled_split(meta.preprocess, meta.classes, data, trained_on, s)
+    # The provenance carries the run's held-out split: calibrate on the rest, compare on it.
+    train, held_out = (labelled_split(meta.preprocess, meta.classes, data, meta.provenance, s)
                        for s in ("train", "eval"))
     # A seeded random subset, so that every class is likely present in calibration.
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))

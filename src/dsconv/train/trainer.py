@@ -386,6 +386,7 @@ def save_best(run: Run, row: dict) -> None:
 def _provenance(run: Run, **extra) -> dict:
     """What a model file written by this run says about where it came from."""
     return {**run.provenance, "created_by": "dsconv train", "data": run.cfg.data,
+            "val_split": run.cfg.val_split, "seed": run.cfg.seed,  # evaluate rebuilds the split
             "epochs": run.cfg.epochs, "steps": run.step, "precision": run.precision.name,
             **extra}
 
