@@ -131,3 +131,17 @@ def test_onnx_export_keeps_height_and_width_dynamic_where_it_can(tmp_path):
         xi = torch.randn(2, 3, *size)
         with torch.no_grad():
             torch.testing.assert_close(run(xi), x(xi), rtol=1e-4, atol=1e-4)
+
+
+def test_keras_peer_takes_the_cli_size_tuple():
+    # The CLI passes (H, W); Keras's own Xception / MobileNet take (H, W, C) of ints.
+    pytest.importorskip("keras")
+    from dsconv.deploy.keras_peer import bench_keras, keras_counterpart
+
+    model = dsconv.create_model("mobilenet_v1", alpha=0.25)
+    net, label = keras_counterpart(model, (32, 40))
+    assert net.input_shape == (None, 32, 40, 3)
+    [(name, batch, seconds)] = bench_keras(net, label, [1], reps=1)
+    assert (name, batch) == ("keras (torch backend)", 1) and seconds > 0
+    with pytest.raises(ValueError, match="Keras's MobileNetV1 refuses input 16x16"):
+        keras_counterpart(model, (16, 16))  # below Keras's 32 px minimum: one clear line
