@@ -145,3 +145,33 @@ def test_keras_peer_takes_the_cli_size_tuple():
     assert (name, batch) == ("keras (torch backend)", 1) and seconds > 0
     with pytest.raises(ValueError, match="Keras's MobileNetV1 refuses input 16x16"):
         keras_counterpart(model, (16, 16))  # below Keras's 32 px minimum: one clear line
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the command started its work before checking where it writes")
+
+
+def test_bad_output_locations_fail_before_any_work(tmp_path, capsys, monkeypatch):
+    # A missing folder is created (tests/test_quantize.py and test_keras_interop.py write
+    # into new folders); one that cannot be made fails at once, not after the export.
+    import dsconv.cli.deploy as cli_deploy
+    from dsconv.cli import build_parser, main
+    from dsconv.weights import save_model
+
+    build_parser()  # imports every command module now, so none binds the patched load_model
+
+    weights = save_model(dsconv.create_model("mobilenet_v1", alpha=0.25, num_classes=3),
+                         tmp_path / "m.safetensors", "mobilenet_v1", ["a", "b", "c"])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(cli_deploy, "export_onnx", _no_work)
+    monkeypatch.setattr(cli_deploy, "model_from_args", _no_work)
+    monkeypatch.setattr("dsconv.weights.load_model", _no_work)  # quantize loads it lazily
+    for cmd in (["export", str(weights)], ["quantize", str(weights)],
+                ["bench", "xception_mini", "--png"]):
+        assert main([*cmd, str(blocker / "sub" / "out")]) == 2, cmd
+        assert f"cannot write {blocker / 'sub' / 'out'}: {blocker} is a file, not a folder" \
+            in capsys.readouterr().err
+    assert main(["export", str(weights), str(tmp_path)]) == 2
+    assert "is a folder; give a file name" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "m.safetensors"]

@@ -251,3 +251,24 @@ def test_convert_names_an_architecture_it_does_not_read_in_one_line(tmp_path, ca
         assert "not an architecture dsconv reads; it reads Keras's Xception (layers " \
             "block1_conv1" in err and "MobileNet v1 (layers conv1, conv_dw_1" in err, err
     assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_convert_writes_into_a_new_folder_and_refuses_a_bad_one_first(tmp_path, capsys,
+                                                                      monkeypatch):
+    import dsconv.cli.convert as cli_convert
+    from dsconv.cli import main
+    from dsconv.weights import save_model
+
+    src = save_model(dsconv.create_model("mobilenet_v1", alpha=0.25, num_classes=3),
+                     tmp_path / "m.safetensors", "mobilenet_v1")
+    out = tmp_path / "new" / "deeper" / "m.h5"
+    assert main(["convert", "to-keras", str(src), str(out)]) == 0
+    assert out.is_file() and list(out.parent.iterdir()) == [out]  # no temporary file left
+    back = tmp_path / "back" / "m.safetensors"
+    assert main(["convert", "keras", str(out), str(back)]) == 0 and back.is_file()
+    capsys.readouterr()
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(cli_convert, "load_model", lambda *a, **k: pytest.fail("loaded first"))
+    for kind in ("to-keras", "keras"):
+        assert main(["convert", kind, str(src), str(tmp_path / "a-file" / "x")]) == 2
+        assert "a-file is a file, not a folder" in capsys.readouterr().err
