@@ -147,6 +147,17 @@ def test_keras_peer_takes_the_cli_size_tuple():
         keras_counterpart(model, (16, 16))  # below Keras's 32 px minimum: one clear line
 
 
+def test_bench_help_shows_true_defaults(capsys):
+    from dsconv.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "in the same run (default: None)" in text and "(default: )" not in text
+    # A help that names its default in words is not followed by a second, literal one.
+    assert "(default: the model's) (default: None)" not in text
+
+
 def _no_work(*args, **kwargs):
     raise AssertionError("the command started its work before checking where it writes")
 

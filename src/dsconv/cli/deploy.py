@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated: eager, compile, onnxruntime, int8 (synthetic "
                    "calibration, for timing; `dsconv quantize` measures accuracy)")
     p.add_argument("--train", action="store_true", help="also time training steps")
-    p.add_argument("--against", default="", help="'keras': also time Keras's own model "
+    p.add_argument("--against", default=None, help="'keras': also time Keras's own model "
                    "(Xception, MobileNet v1) in the same run")
     p.add_argument("--reps", type=int, default=5, help="timed repetitions (median)")
     p.add_argument("--json", action="store_true", help="print JSON")

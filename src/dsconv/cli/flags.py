@@ -11,7 +11,12 @@ _TYPES = {"int": int, "float": float, "str": str}
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default."""
+    """Shows each option's default, unless its help already says it in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if "(default:" in (action.help or ""):  # "(default: the model's)", not "... None"
+            return action.help
+        return super()._get_help_string(action)
 
 
 def add_dataclass_flags(p: argparse.ArgumentParser, cls: type) -> None:
