@@ -147,3 +147,58 @@ def test_onnx_export_keeps_height_and_width_dynamic_where_it_can(tmp_path):
         xi = torch.randn(2, 3, *size)
         with torch.no_grad():
             torch.testing.assert_close(run(xi), x(xi), rtol=1e-4, atol=1e-4)
+
+
+def test_keras_peer_takes_the_cli_size_tuple():
+    # The CLI passes (H, W); Keras's own Xception / MobileNet take (H, W, C) of ints.
+    pytest.importorskip("keras")
+    from dsconv.deploy.keras_peer import bench_keras, keras_counterpart
+
+    model = dsconv.create_model("mobilenet_v1", alpha=0.25)
+    net, label = keras_counterpart(model, (32, 40))
+    assert net.input_shape == (None, 32, 40, 3)
+    [(name, batch, seconds)] = bench_keras(net, label, [1], reps=1)
+    assert (name, batch) == ("keras (torch backend)", 1) and seconds > 0
+    with pytest.raises(ValueError, match="Keras's MobileNetV1 refuses input 16x16"):
+        keras_counterpart(model, (16, 16))  # below Keras's 32 px minimum: one clear line
+
+
+def test_bench_help_shows_true_defaults(capsys):
+    from dsconv.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "in the same run (default: none)" in text and "(default: )" not in text
+    # A help that names its default in words is not followed by a second, literal one.
+    assert "(default: the model's) (default: None)" not in text
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the command started its work before checking where it writes")
+
+
+def test_bad_output_locations_fail_before_any_work(tmp_path, capsys, monkeypatch):
+    # A missing folder is created (tests/test_quantize.py and test_keras_interop.py write
+    # into new folders); one that cannot be made fails at once, not after the export.
+    import dsconv.cli.deploy as cli_deploy
+    from dsconv.cli import build_parser, main
+    from dsconv.weights import save_model
+
+    build_parser()  # imports every command module now, so none binds the patched load_model
+
+    weights = save_model(dsconv.create_model("mobilenet_v1", alpha=0.25, num_classes=3),
+                         tmp_path / "m.safetensors", "mobilenet_v1", ["a", "b", "c"])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setattr(cli_deploy, "export_onnx", _no_work)
+    monkeypatch.setattr(cli_deploy, "model_from_args", _no_work)
+    monkeypatch.setattr("dsconv.weights.load_model", _no_work)  # quantize loads it lazily
+    for cmd in (["export", str(weights)], ["quantize", str(weights)],
+                ["bench", "xception_mini", "--png"]):
+        assert main([*cmd, str(blocker / "sub" / "out")]) == 2, cmd
+        assert f"cannot write {blocker / 'sub' / 'out'}: {blocker} is a file, not a folder" \
+            in capsys.readouterr().err
+    assert main(["export", str(weights), str(tmp_path)]) == 2
+    assert "is a folder; give a file name" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "m.safetensors"]

@@ -227,3 +227,48 @@ def test_preprocess_and_decode():
     top = decode_predictions(logits, top=2)[0]
     assert [t[1] for t in top] == ["tabby", "goldfish"]
     assert abs(sum(torch.softmax(logits, 1)[0, [281, 1]].tolist()) - top[0][2] - top[1][2]) < 1e-6
+
+
+def test_convert_names_an_architecture_it_does_not_read_in_one_line(tmp_path, capsys):
+    import keras.src.legacy.saving.legacy_h5_format as legacy
+
+    from dsconv.cli import main
+
+    m = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35,
+                                       classes=3)
+    m.save(tmp_path / "v2.keras")
+    m.save_weights(tmp_path / "v2.weights.h5")
+    legacy.save_model_to_hdf5(m, tmp_path / "v2.h5")  # model.save's .h5, without its warning
+    held = "a Functional model 'mobilenetv2_0.35_32', "  # what the file says it holds
+    for name, flags, what in [("v2.keras", [], held), ("v2.h5", [], held),
+                              ("v2.keras", ["--model", "mobilenet_v1"], held),
+                              ("v2.weights.h5", [], "a Keras weights file, ")]:
+        rc = main(["convert", "keras", str(tmp_path / name), str(tmp_path / "o.safetensors"),
+                   *flags])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and "missing layer" not in err, err
+        assert what in err and "layers with weights (" in err, err
+        assert "not an architecture dsconv reads; it reads Keras's Xception (layers " \
+            "block1_conv1" in err and "MobileNet v1 (layers conv1, conv_dw_1" in err, err
+    assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_convert_writes_into_a_new_folder_and_refuses_a_bad_one_first(tmp_path, capsys,
+                                                                      monkeypatch):
+    import dsconv.cli.convert as cli_convert
+    from dsconv.cli import main
+    from dsconv.weights import save_model
+
+    src = save_model(dsconv.create_model("mobilenet_v1", alpha=0.25, num_classes=3),
+                     tmp_path / "m.safetensors", "mobilenet_v1")
+    out = tmp_path / "new" / "deeper" / "m.h5"
+    assert main(["convert", "to-keras", str(src), str(out)]) == 0
+    assert out.is_file() and list(out.parent.iterdir()) == [out]  # no temporary file left
+    back = tmp_path / "back" / "m.safetensors"
+    assert main(["convert", "keras", str(out), str(back)]) == 0 and back.is_file()
+    capsys.readouterr()
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(cli_convert, "load_model", lambda *a, **k: pytest.fail("loaded first"))
+    for kind in ("to-keras", "keras"):
+        assert main(["convert", kind, str(src), str(tmp_path / "a-file" / "x")]) == 2
+        assert "a-file is a file, not a folder" in capsys.readouterr().err

@@ -269,7 +269,8 @@ def test_run_folder_is_never_overwritten_or_resumed_silently(tmp_path, capsys):
 
 
 def test_bad_settings_are_one_line_errors(tmp_path, capsys):
-    for args, words in ((["--device", "cuda"], "no CUDA GPU"), (["--epochs", "0"], "--epochs 0: must be >= 1"),
+    for args, words in ((["--device", "cuda"], "no CUDA GPU"),
+                        (["--epochs", "0"], "--epochs 0: must be >= 1"),
                         (["--val-split", "1.5"], "--val-split 1.5: must be in [0, 1)")):
         if args[0] == "--device" and torch.cuda.is_available():
             continue

@@ -67,3 +67,97 @@ def test_int8_through_the_api_matches_fp32_on_digits(trained, tmp_path):
     batches = [(test_set.x[i:i + 150], test_set.y[i:i + 150]) for i in range(0, 450, 150)]
     res = top1_agreement(model, onnx_session(path), batches)
     assert res["n"] == 450 and res["agreement"] >= 0.99, res
+
+
+@pytest.mark.slow
+def test_predict_takes_the_int8_file_and_agrees_with_fp32(trained, tmp_path, capsys):
+    # The int8 file carries the model file's metadata (classes, preprocessing), as export's
+    # does, so predict runs it alone; its top-1 on digit images matches the fp32 model's.
+    from PIL import Image
+
+    from dsconv.data import digits
+    from dsconv.deploy import onnx_metadata
+    from dsconv.train.inference import predict
+    from dsconv.weights import read_meta
+
+    out = tmp_path / "int8.onnx"
+    assert main(["quantize", str(trained), str(out), "--calib-images", "64"]) == 0
+    assert "% of 450 held-out images (digits test split;" in capsys.readouterr().out
+    meta = read_meta(trained)
+    carried = json.loads(onnx_metadata(out)["dsconv"])
+    assert (carried["model"], carried["classes"], carried["preprocess"]) == (
+        meta.model, meta.classes, meta.preprocess)
+    _, test = digits(meta.input_size[0])
+    pngs = []
+    for i in range(0, 450, 15):  # 30 test digits as 8-bit PNGs
+        pixels = ((test.x[i, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+        pngs.append(tmp_path / f"{i}.png")
+        Image.fromarray(pixels, mode="L").save(pngs[-1])
+    top1 = {w: [r["top"][0][0] for r in predict(w, pngs)] for w in (trained, out)}
+    same = sum(a == b for a, b in zip(top1[trained], top1[out]))
+    assert same >= 29, top1
+    labels = [str(int(test.y[i])) for i in range(0, 450, 15)]
+    assert sum(a == b for a, b in zip(top1[out], labels)) >= 27  # a working classifier
+
+
+def _series_model_file(tmp_path, test_split: bool):
+    """A random-weight xceptiontime model file for 2-channel series and its .npz data."""
+    import dsconv
+    from dsconv.data import load_series
+    from dsconv.weights import save_model
+
+    rng = np.random.default_rng(0)
+    arrays = {"X": rng.normal(size=(24, 2, 32)), "y": np.repeat([0, 1, 2], 8)}
+    if test_split:
+        arrays.update(X_test=rng.normal(size=(9, 2, 32)), y_test=np.repeat([0, 1, 2], 3))
+    spec = tmp_path / ("split.npz" if test_split else "whole.npz")
+    np.savez(spec, **arrays)
+    prep = load_series(str(spec))[2]
+    pre = {"kind": "series", "input_size": [prep.length], "in_chans": 2, **prep.to_dict()}
+    model = dsconv.create_model("xceptiontime", in_chans=2, num_classes=3, nf=4, kernels=(9, 5),
+                                adaptive_size=8)  # small: the export's tracing dominates
+    path = save_model(model, tmp_path / f"{spec.stem}.safetensors", "xceptiontime",
+                      ["0", "1", "2"], pre, {"data": str(spec)})
+    return path, spec
+
+
+def test_quantize_series_says_series_and_predict_reads_the_int8_file(tmp_path, capsys):
+    from dsconv.deploy import onnx_metadata
+    from dsconv.weights import read_meta
+
+    model, spec = _series_model_file(tmp_path, test_split=True)
+    out = tmp_path / "new" / "q.onnx"  # the missing folder is created
+    assert main(["quantize", str(model), str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"of 9 held-out series ({spec} (test split);" in text and "images" not in text, text
+    assert json.loads(onnx_metadata(out)["dsconv"])["classes"] == read_meta(model).classes
+    np.savez(tmp_path / "two.npz", X=np.random.default_rng(1).normal(size=(2, 2, 32)))
+    assert main(["predict", "--weights", str(out), str(tmp_path / "two.npz")]) == 0
+    assert capsys.readouterr().out.count("two.npz[") == 2
+
+
+def test_data_without_a_test_split_is_not_called_held_out(tmp_path):
+    # quantize compares on the 'eval' split; without a test split that is the training data.
+    from dsconv.data import labelled_split
+    from dsconv.deploy.quantize import _same_items
+    from dsconv.weights import read_meta
+
+    for test_split in (True, False):
+        model, spec = _series_model_file(tmp_path, test_split)
+        meta = read_meta(model)
+        train, held = (labelled_split(meta.preprocess, meta.classes, str(spec), None, s)
+                       for s in ("train", "eval"))
+        assert _same_items(train, held) is not test_split
+
+
+def test_predict_on_an_onnx_file_without_metadata_says_how_to_get_one(tmp_path):
+    from dsconv.deploy import export_onnx
+    from dsconv.train.inference import predict
+
+    path = tmp_path / "new" / "bare.onnx"  # exported by the API without metadata, into a
+    # folder that export creates
+    export_onnx(torch.nn.Conv1d(2, 3, 1), path, (8,), check=False, dynamic_size=False)
+    with pytest.raises(ValueError, match="no dsconv metadata in this ONNX file") as err:
+        predict(path, [path])
+    assert "dsconv export MODEL.safetensors" in str(err.value) and "safetensors file" not in \
+        str(err.value)

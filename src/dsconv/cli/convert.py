@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..utils import writable_path
 from ..weights import export_keras_weights, load_model, save_model
 from .flags import Formatter, add_model_options, model_overrides
 
@@ -23,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    writable_path(args.output)  # before reading the input, which takes a while
     model, meta = load_model(args.input, args.model, **model_overrides(args))
     if args.source_format == "keras":
         save_model(model, args.output, meta.model, meta.classes, meta.preprocess,

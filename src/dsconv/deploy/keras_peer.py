@@ -8,8 +8,9 @@ from ..cost import bn_stat_count
 from ..utils import median_time
 
 
-def keras_counterpart(model: nn.Module, input_size: int):
-    """Keras's own application model for a dsconv Xception / MobileNet v1 (random weights).
+def keras_counterpart(model: nn.Module, input_size: int | tuple[int, int]):
+    """Keras's own application model for a dsconv Xception / MobileNet v1 (random weights),
+    built for inputs of `input_size` (H, W; an int is square): (keras model, row label).
 
     Keras runs on TensorFlow when it is installed, else on PyTorch (KERAS_BACKEND=torch is
     set here if nothing chose a backend); the backend is part of the row's name.
@@ -24,17 +25,23 @@ def keras_counterpart(model: nn.Module, input_size: int):
     except ImportError as err:
         raise ImportError("--against keras needs keras: pip install keras") from err
     cfg, name = getattr(model, "cfg", None), type(model).__name__
-    shape = (input_size, input_size, getattr(cfg, "in_chans", 3))
+    # Keras wants (H, W, C) of ints; the CLI's sizes are (H, W) tuples, the API's often ints.
+    size = (input_size,) * 2 if isinstance(input_size, int) else tuple(input_size)
+    shape = (*size, getattr(cfg, "in_chans", 3))
     classes = getattr(cfg, "num_classes", 1000)
     standard = getattr(cfg, "conv_mode", "separable") != "separable"
     if name == "Xception" and not standard and cfg.middle_repeats == 8:
-        net = keras.applications.Xception(weights=None, input_shape=shape, classes=classes)
+        build, extra = keras.applications.Xception, {}
     elif name == "MobileNetV1" and not standard:
-        net = keras.applications.MobileNet(weights=None, input_shape=shape, classes=classes,
-                                           alpha=cfg.alpha)
+        build, extra = keras.applications.MobileNet, {"alpha": cfg.alpha}
     else:
         raise ValueError(f"--against keras: Keras has no counterpart of this {name} "
                          "(Keras ships Xception and MobileNet v1 only)")
+    try:
+        net = build(weights=None, input_shape=shape, classes=classes, **extra)
+    except ValueError as err:  # e.g. below its minimum: 71 px Xception, 32 px MobileNet
+        raise ValueError(f"--against keras: Keras's {name} refuses input "
+                         f"{'x'.join(map(str, size))}: {err}") from err
     # Same network or no comparison: Keras counts BN statistics among its parameters.
     ours = sum(p.numel() for p in model.parameters()) + bn_stat_count(model)
     if net.count_params() != ours:

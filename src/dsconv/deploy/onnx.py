@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..utils import atomic_path
+from ..utils import atomic_path, writable_path
 from .fuse import fuse_bn
 
 _Conv = nn.modules.conv._ConvNd
@@ -46,7 +46,7 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int | tuple[int,
     sizes; otherwise the file takes `input_size` only, and 'dynamic_size' says so. Returns
     {'path', 'max_abs_diff', 'dynamic_size'}.
     """
-    path = Path(path)
+    path = writable_path(path)  # a bad location fails now, not after the export
     net = fuse_bn(model) if fuse else copy.deepcopy(model).eval()
     x = example_input(net, input_size, batch=2)
     dynamic = dynamic_size and _save_if_sound(net, x, path, dynamic_batch, metadata)
@@ -100,11 +100,12 @@ def _export(net: nn.Module, x: torch.Tensor, dynamic_batch: bool, spatial: bool)
     # The exporter logs a line per torchvision op it skips (we use none) and torch's own
     # FutureWarnings from inside it; neither is about the user's model.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    # dynamic_shapes by position: forward's argument may have any name (nn.Conv2d's: input).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return torch.onnx.export(net, (x,), dynamo=True, opset_version=18, verbose=False,
                                  input_names=["x"], output_names=["y"],
-                                 dynamic_shapes={"x": dims} if dims else None)
+                                 dynamic_shapes=(dims,) if dims else None)
 
 
 def onnx_session(path: str | Path, threads: int | None = None

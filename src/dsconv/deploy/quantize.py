@@ -12,6 +12,7 @@ model's on held-out data, and `dsconv quantize` reports it next to the latency r
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .onnx import export_onnx
+from ..utils import atomic_path, writable_path
+from .onnx import add_onnx_metadata, export_onnx, onnx_metadata
 
 Run = Callable[[torch.Tensor], torch.Tensor]
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")  # ONNX Runtime's calibrators
@@ -28,19 +30,22 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")  # ONNX Runtime's cali
 
 def quantize_int8(model: nn.Module, path: str | Path, calibration: Iterable[torch.Tensor],
                   method: str = "minmax", per_channel: bool = True,
-                  reduce_range: bool | None = None) -> Path:
+                  reduce_range: bool | None = None, metadata: dict[str, str] | None = None
+                  ) -> Path:
     """Write an int8 ONNX model of `model` (BN folded) calibrated on `calibration`.
 
     calibration: batches (N, C, H, W) preprocessed exactly as at inference (their H, W is
     the input size the model is exported at; the batch stays dynamic); a few hundred images
-    from the training set is the usual amount. Other arguments: see `quantize_onnx`.
-    Returns `path`.
+    from the training set is the usual amount. metadata: the file's `metadata_props` (as in
+    `export_onnx`). Other arguments: see `quantize_onnx`. Returns `path`.
     """
     _check_method(method)  # before the export, not after
+    path = writable_path(path)
     first, batches = _peek(calibration)
     with tempfile.TemporaryDirectory(prefix="dsconv-int8-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        export_onnx(model, fp32, tuple(first.shape[2:]), check=False, dynamic_size=False)
+        export_onnx(model, fp32, tuple(first.shape[2:]), check=False, dynamic_size=False,
+                    metadata=metadata)
         return quantize_onnx(fp32, path, batches, method, per_channel, reduce_range)
 
 
@@ -66,6 +71,7 @@ def quantize_onnx(fp32_path: str | Path, path: str | Path, calibration: Iterable
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     _check_method(method)
+    path = writable_path(path)
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     _, batches = _peek(calibration)
@@ -76,14 +82,15 @@ def quantize_onnx(fp32_path: str | Path, path: str | Path, calibration: Iterable
             x = next(batches, None)
             return None if x is None else {name: x.detach().float().cpu().numpy()}
 
-    path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="dsconv-int8-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="dsconv-int8-") as tmp, atomic_path(path) as out:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(path), Reader(), quant_format=QuantFormat.QDQ,
+        quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=per_channel, calibrate_method=methods[method],
                         reduce_range=not cpu_has_vnni() if reduce_range is None else reduce_range)
+        # ONNX Runtime writes its own metadata_props in place of the input's: put ours back.
+        add_onnx_metadata(out, {**onnx_metadata(out), **onnx_metadata(fp32_path)})
     return path
 
 
@@ -137,7 +144,7 @@ def top1_agreement(reference: Run, candidate: Run,
             ref_ok += (pa == y).sum().item()
             cand_ok += (pb == y).sum().item()
     if n == 0:
-        raise ValueError("no held-out images to compare on")
+        raise ValueError("no inputs to compare on: the batches were empty")
     return {"agreement": same / n, "n": n, "disagreements": n - same,
             "ref_top1": ref_ok / n if labelled else None,
             "cand_top1": cand_ok / n if labelled else None, "max_abs_diff": max_diff}
@@ -145,10 +152,14 @@ def top1_agreement(reference: Run, candidate: Run,
 
 def quantize_model_file(weights: str | Path, output: str | Path, data: str | Path | None = None,
                         calib_images: int = 256, method: str = "minmax") -> dict:
-    """int8 ONNX of a model file, calibrated on its training images, checked on held-out ones.
+    """int8 ONNX of a model file, calibrated on its training data, compared with fp32 on the
+    held-out data.
 
-    data: the ImageFolder root the model was trained on (None: the bundled digits). Returns
-    {agreement, n, disagreements, ref_top1, cand_top1, int8_ms, fp32_ms, latency_ratio, path}.
+    data: what the model was trained on, an ImageFolder root or a series spec (None: the
+    bundled digits, or the series the file records). The int8 file carries the model file's
+    metadata, so `dsconv predict` takes it alone. Returns {agreement, n, disagreements,
+    ref_top1, cand_top1, int8_ms, fp32_ms, latency_ratio, path, unit ('images' or 'series'),
+    split (what was compared), held_out (False when that is the calibration data itself)}.
     """
     from torch.utils.data import DataLoader, Subset
 
@@ -158,10 +169,12 @@ def quantize_model_file(weights: str | Path, output: str | Path, data: str | Pat
     from .onnx import onnx_session
 
     _check_method(method)
+    output = writable_path(output)  # a bad location fails before the work
     model, meta = load_model(weights)
     # The provenance carries the run's held-out split: calibrate on the rest, compare on it.
     train, held_out = (labelled_split(meta.preprocess, meta.classes, data, meta.provenance, s)
                        for s in ("train", "eval"))
+    unit = "series" if meta.preprocess.get("kind") == "series" else "images"
     # A seeded random subset, so that every class is likely present in calibration.
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
     calib = Subset(train, pick[:calib_images].tolist())
@@ -169,15 +182,29 @@ def quantize_model_file(weights: str | Path, output: str | Path, data: str | Pat
                      if x is not None)
     loader = DataLoader(held_out, batch_size=64, collate_fn=collate)
     x = next(x for x, _, _ in loader if x is not None)[:1]
+    record = dataclasses.replace(meta, provenance={
+        **meta.provenance, "int8": f"{method} calibration on {len(calib)} training {unit}"})
     with tempfile.TemporaryDirectory(prefix="dsconv-quantize-") as tmp:
         fp32_path = Path(tmp) / "fp32.onnx"  # one export serves quantization and the timing
-        export_onnx(model, fp32_path, tuple(x.shape[2:]), check=False,
-                    dynamic_size=False)
+        export_onnx(model, fp32_path, tuple(x.shape[2:]), check=False, dynamic_size=False,
+                    metadata={"dsconv": record.to_json()})
         fp32 = onnx_session(fp32_path)
         path = quantize_onnx(fp32_path, output, calib_batches, method=method)
     int8 = onnx_session(path)
     res = top1_agreement(model, int8, loader)
     res["int8_ms"], res["fp32_ms"] = (1e3 * median_time(lambda f=f: f(x), 20) for f in (int8, fp32))
     res["latency_ratio"] = res["int8_ms"] / res["fp32_ms"]
-    res["path"] = str(path)
+    split = getattr(held_out, "split_name", None) or str(data or meta.provenance.get("data"))
+    res.update(path=str(path), unit=unit, split=split,
+               held_out=not _same_items(train, held_out))
     return res
+
+
+def _same_items(a, b) -> bool:
+    """True when two labelled datasets hold the same items: then the 'eval' split is the
+    training data (no val/ or test/ split), and the comparison is not on held-out data."""
+    if hasattr(a, "samples") and hasattr(b, "samples"):  # image folders: the same files
+        return a.samples == b.samples
+    xa, xb = getattr(a, "x", None), getattr(b, "x", None)
+    return (isinstance(xa, torch.Tensor) and isinstance(xb, torch.Tensor)
+            and xa.shape == xb.shape and torch.equal(xa, xb))

@@ -356,6 +356,42 @@ def guess_keras_model(layers: list[tuple[str, list[np.ndarray]]]) -> tuple[str, 
     return name, kw
 
 
+# What `guess_keras_model` recognises, for the error about any other Keras file.
+KERAS_READABLE = ("Keras's Xception (layers block1_conv1, block2_sepconv1, ...) and MobileNet v1 "
+                  "(layers conv1, conv_dw_1, conv_pw_1, ...)")
+
+
+def describe_keras_file(path: str | Path, layers: list[tuple[str, list[np.ndarray]]]) -> str:
+    """What a Keras file holds, in a few words: its model's class and name where the file
+    records them (whole-model .h5 and .keras files), and its first layers with weights."""
+    first = ", ".join(n for n, _ in layers[:3])
+    held = f"{len(layers)} layers with weights ({first}, ...)" if layers else "no weights"
+    return f"{_keras_model_name(Path(path)) or 'a Keras weights file'}, {held}"
+
+
+def _keras_model_name(path: Path) -> str | None:
+    """"a Functional model 'resnet50'" from a whole-model file's config; None for a weights-only
+    file (it has no config) or one that cannot be read."""
+    import json
+
+    try:
+        with open(path, "rb") as fh:
+            is_zip = fh.read(4) == ZIP_MAGIC
+        if is_zip:
+            with zipfile.ZipFile(path) as zf:
+                raw = zf.read("config.json")
+        else:
+            with _h5py().File(path, "r") as f:
+                raw = f.attrs.get("model_config")
+        config = json.loads(raw) if raw is not None else None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    if not isinstance(config, dict):
+        return None
+    name = (config.get("config") or {}).get("name")
+    return f"a {config.get('class_name', 'Keras')} model {name!r}" if name else None
+
+
 def describe_keras_model(guess: tuple[str, dict]) -> str:
     """'mobilenet_v1 --alpha 0.25 --num-classes 1000': the flags that build what a file holds."""
     name, kw = guess
@@ -368,4 +404,4 @@ def describe_keras_model(guess: tuple[str, dict]) -> str:
 
 __all__ = ["load_keras_weights", "export_keras_weights", "read_keras_weights", "LoadReport",
            "WeightFileError", "KerasEntry", "module_to_keras", "guess_keras_model",
-           "describe_keras_model", "keras_table"]
+           "describe_keras_model", "describe_keras_file", "KERAS_READABLE", "keras_table"]

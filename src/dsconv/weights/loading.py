@@ -15,6 +15,8 @@ from torch import nn
 from ..data import imagenet_classes
 from ..models import create_model, model_info
 from .keras import (
+    KERAS_READABLE,
+    describe_keras_file,
     describe_keras_model,
     guess_keras_model,
     load_keras_weights,
@@ -89,13 +91,14 @@ def load_model(path: str | Path, model: str | None = None, **overrides
 
 def keras_meta(path: str | Path, model: str | None, overrides: dict) -> ModelMeta:
     """ModelMeta of a Keras applications file: what its layers say, plus the caller's choices."""
-    guess = guess_keras_model(read_keras_weights(path))
-    if guess is None and model is None:
-        raise ValueError(f"{path}: a Keras file whose layer names are not Xception's or MobileNet "
-                         "v1's; pass --model NAME with the model options that built it")
-    name, config = (model, {}) if guess is None else guess
-    if model is not None and guess is not None and model.split("_standard")[0] != guess[0]:
-        raise ValueError(f"{path} holds {guess[0]}, not {model}: use --model "
+    layers = read_keras_weights(path)
+    guess = guess_keras_model(layers)
+    if guess is None:  # no --model can help: the weights load by Keras's layer names
+        raise ValueError(f"{path}: {describe_keras_file(path, layers)}: not an architecture "
+                         f"dsconv reads; it reads {KERAS_READABLE}")
+    name, config = guess
+    if model is not None and model.split("_standard")[0] != name:
+        raise ValueError(f"{path} holds {name}, not {model}: use --model "
                          f"{describe_keras_model(guess)}")
     config = {**config, **overrides}
     classes = None

@@ -23,6 +23,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .sniff import sniff_format
+
 SCHEMA = 1
 
 
@@ -75,9 +77,22 @@ def parse_meta(raw: dict[str, str] | None, source: str) -> ModelMeta:
                          {"created_by": "dsconv train", "data": d.get("data")})
     if "model" in raw:  # dsconv 0.1 `convert`: only the model name
         return ModelMeta(raw["model"], {}, None, {}, {"created_by": "dsconv convert"})
+    if _is_onnx(source):  # predict reads an ONNX file's metadata_props through here too
+        raise ValueError(f"{source}: no dsconv metadata in this ONNX file, so it does not say "
+                         "which classes it predicts or how to preprocess; write one that does "
+                         "from a dsconv model file: `dsconv export MODEL.safetensors OUT.onnx` "
+                         "(or `dsconv quantize` for int8)")
     raise ValueError(f"{source}: no dsconv metadata in this safetensors file, so it does not say "
                      "which model it holds; load it into a model you build with "
                      "dsconv.weights.load_weights(model, path)")
+
+
+def _is_onnx(source: str) -> bool:
+    """Whether `source` (a path, as the callers pass it) is an ONNX file."""
+    try:
+        return sniff_format(source) == "onnx"
+    except (OSError, ValueError):
+        return False
 
 
 def read_meta(path: str | Path) -> ModelMeta:
