@@ -85,3 +85,18 @@ def test_image_model_on_series_data_is_a_clear_error(tmp_path, capsys):
     assert rc == 2 and "takes 2-D inputs" in err and "series data" in err
     rc, out, err = cli(capsys, "train", "--data", "aeon:GunPiont", "--out", tmp_path / "y")
     assert rc == 2 and "GunPoint" in err  # the names aeon ships, with the close match
+
+
+@pytest.mark.parametrize("kw", [dict(mid_act="elu"), dict(order="pointwise_first"),
+                                dict(mid_act="relu", segments=4)])
+def test_xceptiontime_takes_the_style_options_by_name(kw):
+    """The multi-kernel module builds its convs through ConvStyle, so a named mid_act works
+    (it raised "mid_act='elu': expected a module" before) and reaches every branch conv."""
+    model = dsconv.create_model("xceptiontime", in_chans=3, num_classes=2, **kw)
+    model(torch.randn(2, 3, 40)).sum().backward()
+    branch = model.blocks[0].body[0].convs[0]
+    if "mid_act" in kw:
+        want = {"elu": torch.nn.ELU, "relu": torch.nn.ReLU}[kw["mid_act"]]
+        assert any(isinstance(m, want) for m in branch.modules())
+    if "order" in kw:
+        assert branch.order == "pointwise_first"

@@ -12,10 +12,12 @@ serves both ends of the spectrum: `ConvStyle.conv_mode` picks separable or stand
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
-from ..layers import CONV, MAXPOOL, POINTWISE, SEPARABLE
+from ..layers import MAXPOOL, POINTWISE
 from .conv import ConvStyle, conv_norm_act
 
 
@@ -29,11 +31,10 @@ class MultiKernelModule(nn.Module):
         d = style.dims
         self.bottleneck = POINTWISE[d](in_ch, nf) if bottleneck else nn.Identity()
         ch = nf if bottleneck else in_ch
-        if style.conv_mode == "standard":
-            self.convs = nn.ModuleList(CONV[d](ch, nf, k) for k in kernels)
-        else:
-            self.convs = nn.ModuleList(SEPARABLE[d](ch, nf, k, segments=segments, order=style.order,
-                                                    mid_act=style.mid_act) for k in kernels)
+        if segments is not None:
+            style = dataclasses.replace(style, segments=segments)
+        # The style builds them (separable, or the regular twin), so mid_act names work here too.
+        self.convs = nn.ModuleList(style.sep_conv(ch, nf, k) for k in kernels)
         self.pool = MAXPOOL[d](3, 1)
         self.pool_conv = POINTWISE[d](in_ch, nf)
         out = nf * (len(kernels) + 1)
