@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from ..utils import median_time
+
 NAMES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 MIN_GAIN = 1.15  # bf16 must be this much faster to be picked: rounding is not free
@@ -96,8 +98,6 @@ def step_timer(model: torch.nn.Module, input_shape: tuple[int, ...], batch_size:
     """time_step(dtype) for `choose_precision`: median seconds of forward + backward of a copy
     of `model` on a random (batch_size, *input_shape) batch. The run's model, its RNG stream and
     its BN statistics are untouched, so choosing does not change what the run computes."""
-    from ..utils import median_time
-
     made: dict = {}
 
     def batch() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:

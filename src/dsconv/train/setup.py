@@ -55,7 +55,7 @@ def setup(cfg: TrainConfig) -> dict:
                       **prep.to_dict()}
     else:
         size = image_size(cfg, name)
-        check_model(cfg)
+        check_model(cfg, name, init_config)
         in_chans = cfg.model_args.get("in_chans", init_config.get("in_chans", 3)
                                       if cfg.data else 1)
         train_set, val_set = build_data(cfg, in_chans, size)
@@ -196,11 +196,14 @@ def image_size(cfg: TrainConfig, name: str) -> int:
     return SYNTHETIC_SIZE if is_synthetic_spec(cfg.data) else model_info(name).input_size[0]
 
 
-def check_model(cfg: TrainConfig) -> None:
+def check_model(cfg: TrainConfig, name: str | None = None, init_config: dict | None = None
+                ) -> None:
     """Refuse, before any data is read, a model that cannot be built as asked (unknown name or
-    option) or an image size below the model's minimum."""
+    option) or an image size below the model's minimum. name, init_config: as
+    `resolve_model_name` gives them (resolved here when not given)."""
     series = is_series_spec(cfg.data)
-    name, init_config = resolve_model_name(cfg, series)
+    if name is None:
+        name, init_config = resolve_model_name(cfg, series)
     with torch.device("meta"):  # only the config matters: no memory, no init
         low = create_model(name, **{**init_config, **cfg.model_args}).cfg.min_input_size
     size = None if series else image_size(cfg, name)
