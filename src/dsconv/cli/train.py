@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from ..train import TrainConfig, TrainingDiverged, evaluate, predict, train
+from ..train.distributed import env_rank
 from ..train.inference import write_predictions_csv
 from ..utils import tune_allocator
 from .flags import (
@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as err:  # the message names the last good checkpoint
         print(f"dsconv train: stopped: {err}", file=sys.stderr)
         return 3
-    if s["final"] is not None and int(os.environ.get("RANK", "0")) == 0:
+    if s["final"] is not None and env_rank() == 0:
         f = s["final"]
         val = f" | {s['val_name']} top-1 {f['val_top1']:.4f}" if "val_top1" in f else ""
         epochs = f"{f['epoch']} of {s['epochs']}" if s["stopped_early"] else s["epochs"]

@@ -100,7 +100,8 @@ def plan(spec: Spec, out: Path) -> list[TrainConfig]:
         for seed in range(spec.seeds):
             cfg = train_config(spec, v, seed, out)
             try:
-                check_model(cfg)
+                if seed == 0:  # the seed does not change the model: one check per variant
+                    check_model(cfg)
             except ValueError as err:
                 raise ValueError(f"{spec.path or spec.name}: variant {v['name']!r}: {err}"
                                  ) from None

@@ -23,11 +23,16 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+def env_rank() -> int:
+    """This process's rank under torchrun (0 when alone), before any process group exists."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def setup_distributed(device: str) -> tuple[int, int, torch.device]:
     """(rank, world size, device); initialises the process group under torchrun."""
     dev = resolve_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    rank = env_rank()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     if dev.type == "cuda":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ from ..utils import folder_lock
 from ..weights import save_model
 from .checkpoint import last_good_checkpoint, latest_checkpoint, save_checkpoint
 from .config import Recipe, TrainConfig
+from .distributed import env_rank
 from .ema import EMA
 from .metrics import run_eval
 from .optim import set_base_frozen
@@ -189,7 +189,7 @@ def train(cfg: TrainConfig) -> dict:
     page-faults every large activation afresh, up to 1.35x slower per step.
     """
     # One writer per run folder (rank 0 writes; the other ranks only read it).
-    lock = folder_lock(cfg.out, "a training run") if _rank() == 0 else nullcontext()
+    lock = folder_lock(cfg.out, "a training run") if env_rank() == 0 else nullcontext()
     with lock:
         run = Run(**setup(cfg))
         t_start = time.perf_counter()
@@ -201,11 +201,6 @@ def train(cfg: TrainConfig) -> dict:
         except KeyboardInterrupt:
             raise TrainingInterrupted(interrupted_message(run)) from None
         return finalize(run, time.perf_counter() - t_start)
-
-
-def _rank() -> int:
-    """This process's rank under torchrun (0 when alone)."""
-    return int(os.environ.get("RANK", "0"))
 
 
 def interrupted_message(run: Run) -> str:
