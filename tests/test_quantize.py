@@ -89,7 +89,7 @@ def test_predict_takes_the_int8_file_and_agrees_with_fp32(trained, tmp_path, cap
     meta = read_meta(trained)
     carried = json.loads(onnx_metadata(out)["dsconv"])
     assert (carried["model"], carried["classes"], carried["preprocess"]) == (
-        meta.model, meta.classes, meta.preprocess)
+        meta.model, meta.classes, meta.preprocess.to_dict())
     _, test = digits(meta.input_size[0])
     pngs = []
     for i in range(0, 450, 15):  # 30 test digits as 8-bit PNGs

@@ -29,7 +29,7 @@ def test_basicmotions_train_evaluate_predict_export_quantize(tmp_path, capsys):
                        "--out", run, "--quiet")
     assert rc == 0, err
     meta = read_meta(run / "model.safetensors")
-    assert meta.model == "xceptiontime" and meta.preprocess["kind"] == "series"
+    assert meta.model == "xceptiontime" and meta.preprocess.kind == "series"
     assert meta.config["in_chans"] == 6 and len(meta.classes) == 4
     rc, out, err = cli(capsys, "evaluate", "--weights", run / "model.safetensors", "--json")
     m = json.loads(out)
@@ -82,7 +82,7 @@ def test_summary_takes_channels_by_length(capsys):
 def test_image_model_on_series_data_is_a_clear_error(tmp_path, capsys):
     rc, out, err = cli(capsys, "train", "--data", "aeon:GunPoint", "--model", "xception_mini",
                        "--out", tmp_path / "x")
-    assert rc == 2 and "takes 2-D inputs" in err and "series data" in err
+    assert rc == 2 and "takes image data" in err and "is series data" in err
     rc, out, err = cli(capsys, "train", "--data", "aeon:GunPiont", "--out", tmp_path / "y")
     assert rc == 2 and "GunPoint" in err  # the names aeon ships, with the close match
 

@@ -1,5 +1,6 @@
 """Data: image folders, the bundled digits, a procedural shapes set, series (aeon, .npz, .ts),
-ImageNet conventions; deterministic sampling."""
+ImageNet conventions; deterministic sampling. `modalities` says which kind a spec or a model
+file holds, and does each kind's part (sets, preprocessing record, predict inputs)."""
 
 from .digits import digits
 from .imagenet import decode_predictions, imagenet_classes, preprocess_input
@@ -13,12 +14,23 @@ from .images import (
     image_folders,
     labelled_images,
 )
-from .labelled import labelled_split
+from .modalities import (
+    DataSettings,
+    ImagePreprocess,
+    Modality,
+    TrainingData,
+    image_preprocess,
+    labelled_split,
+    modality_named,
+    modality_of,
+    modality_of_model,
+    read_preprocess,
+)
+from .preprocess import Preprocess
 from .sampling import epoch_order, sample_generator
 from .series import (
     SeriesDataset,
     SeriesPreprocess,
-    is_series_spec,
     labelled_series,
     list_aeon_datasets,
     load_series,
@@ -26,14 +38,15 @@ from .series import (
 )
 from .series_io import SERIES_SUFFIXES, as_series_list
 from .synthetic import DEFAULT_SIZE as SYNTHETIC_SIZE
-from .synthetic import is_synthetic_spec, load_synthetic, shapes
+from .synthetic import load_synthetic, shapes
 from .transforms import NORMALIZATIONS, normalize, open_image
 
 __all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input",
            "IMAGE_EXTENSIONS", "DataConfig", "ImageFolder", "TensorImages", "collate",
            "find_images", "image_folders", "labelled_images", "labelled_split", "epoch_order",
            "sample_generator", "NORMALIZATIONS", "normalize", "open_image", "SeriesDataset",
-           "SeriesPreprocess", "list_aeon_datasets", "load_series", "is_series_spec",
+           "SeriesPreprocess", "list_aeon_datasets", "load_series",
            "labelled_series", "read_series_file", "SERIES_SUFFIXES", "as_series_list",
-           "SYNTHETIC_SIZE", "is_synthetic_spec",
-           "load_synthetic", "shapes"]
+           "SYNTHETIC_SIZE", "load_synthetic", "shapes", "DataSettings", "ImagePreprocess",
+           "Modality", "Preprocess", "TrainingData", "image_preprocess", "modality_named",
+           "modality_of", "modality_of_model", "read_preprocess"]

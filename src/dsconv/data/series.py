@@ -17,11 +17,13 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .preprocess import Preprocess
 from .series_io import (
     SERIES_SUFFIXES,
     Raw,
@@ -62,25 +64,45 @@ class SeriesDataset(Dataset):
 
 
 @dataclass
-class SeriesPreprocess:
-    """Per-channel standardisation + fixed length; stored in the model file as plain JSON."""
+class SeriesPreprocess(Preprocess):
+    """Per-channel standardisation + fixed length; stored in the model file as plain JSON.
 
-    mean: list[float]  # per channel, from the training split only
-    std: list[float]  # per channel; a constant channel gets 1
+    A series model saved without training data (e.g. built from the registry) has no
+    statistics: mean and std are None, and it cannot preprocess raw series.
+    """
+
+    kind: ClassVar[str] = "series"
+    mean: list[float] | None  # per channel, from the training split only
+    std: list[float] | None  # per channel; a constant channel gets 1
     length: int  # every series is padded/truncated to this many steps
     channels: int
 
+    @property
+    def input_size(self) -> tuple[int]:
+        return (self.length,)
+
+    @property
+    def in_chans(self) -> int:
+        return self.channels
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As model files have held it since 0.2: kind, input_size, in_chans, then the stats."""
+        head = {"kind": self.kind, "input_size": [self.length], "in_chans": self.channels}
+        if self.mean is None:
+            return head
+        return {**head, **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: dict) -> SeriesPreprocess:
-        missing = {"mean", "std", "length", "channels"} - set(d)
+        length, channels = d.get("length", d.get("input_size", [None])[0]), d.get(
+            "channels", d.get("in_chans"))
+        missing = [k for k, v in (("length", length), ("channels", channels)) if v is None]
+        missing += [k for k in ("mean", "std") if k not in d and ("mean" in d or "std" in d)]
         if missing:
             raise ValueError(f"series preprocessing lacks keys {sorted(missing)}; has {sorted(d)}")
-        p = cls([float(v) for v in d["mean"]], [float(v) for v in d["std"]],
-                int(d["length"]), int(d["channels"]))
-        if not len(p.mean) == len(p.std) == p.channels or p.length < 1:
+        stats = [None if d.get(k) is None else [float(v) for v in d[k]] for k in ("mean", "std")]
+        p = cls(*stats, int(length), int(channels))
+        if p.mean is not None and not len(p.mean) == len(p.std) == p.channels or p.length < 1:
             raise ValueError(f"inconsistent series preprocessing: {d}")
         return p
 
@@ -100,6 +122,10 @@ class SeriesPreprocess:
         ones are truncated to their first `length` steps, with a warning (warn=False: silently;
         the caller reports `truncation_note` its own way).
         """
+        if self.mean is None:
+            raise ValueError("this series model has no standardisation statistics (it was saved "
+                             "without training data): train it with `dsconv train --data ...` "
+                             "or pass preprocessed (N, C, L) tensors to the model itself")
         series = as_series_list(x)
         if series[0].shape[0] != self.channels:
             raise ValueError(f"X has {series[0].shape[0]} channels but the model expects "
@@ -194,9 +220,16 @@ def load_series(spec: str | Path, val_split: float = 0.0, seed: int = 0
     val_split > 0 holds out a stratified seeded split; with one, val_split is ignored (warning).
     Stats are fitted on the training part only. The same spec and seed give the same arrays.
     """
+    return load_series_parts(spec, val_split, seed)[:3]
+
+
+def load_series_parts(spec: str | Path, val_split: float = 0.0, seed: int = 0
+                      ) -> tuple[SeriesDataset, SeriesDataset | None, SeriesPreprocess, bool]:
+    """`load_series`, and whether the second set is the spec's own (published) test split."""
     if not 0.0 <= val_split < 1.0:
         raise ValueError(f"val_split must be in [0, 1); got {val_split}")
     xtr, ytr, xte, yte = read_spec(spec)
+    published = xte is not None
     _check_xy(xtr, ytr, "train")
     classes = _sort_labels(ytr)
     if len(classes) < 2:
@@ -215,8 +248,9 @@ def load_series(spec: str | Path, val_split: float = 0.0, seed: int = 0
     prep = SeriesPreprocess.fit(xtr)
     train = SeriesDataset(prep.apply(xtr), torch.from_numpy(y_train), classes)
     if xte is None:
-        return train, None, prep
-    return train, SeriesDataset(prep.apply(xte), torch.from_numpy(y_test), classes), prep
+        return train, None, prep, False
+    test = SeriesDataset(prep.apply(xte), torch.from_numpy(y_test), classes)
+    return train, test, prep, published
 
 
 def is_series_spec(spec: str | Path | None) -> bool:
@@ -233,7 +267,7 @@ def is_series_spec(spec: str | Path | None) -> bool:
         path.glob("*_TRAIN.arff"))
 
 
-def labelled_series(spec: str | Path, preprocess: dict, classes: Sequence[str],
+def labelled_series(spec: str | Path, preprocess: SeriesPreprocess | dict, classes: Sequence[str],
                     split: str = "eval", trained: dict | None = None) -> SeriesDataset:
     """A model's labelled series: its own statistics and class order, never refitted.
 
@@ -256,7 +290,8 @@ def labelled_series(spec: str | Path, preprocess: dict, classes: Sequence[str],
         tr, va = _stratified_split(idx, *held)
         keep = tr if split == "train" else va
         x, idx, name = [x[i] for i in keep], idx[keep], held_out_name(spec, held[0], "data", split)
-    prep = SeriesPreprocess.from_dict(preprocess)
+    prep = preprocess if isinstance(preprocess, SeriesPreprocess) else \
+        SeriesPreprocess.from_dict(preprocess)
     ds = SeriesDataset(prep.apply(x), torch.from_numpy(idx), classes)
     ds.split_name = name
     return ds

@@ -131,11 +131,6 @@ def shapes(img_size: int = DEFAULT_SIZE, n_train: int = DEFAULT_COUNTS[0],
     return train, TensorImages(*_images(img_size, n_test, data_seed, 1), list(CLASSES))
 
 
-def is_synthetic_spec(data: str | None) -> bool:
-    """True for `synthetic:NAME` data specs."""
-    return isinstance(data, str) and data.startswith("synthetic:")
-
-
 def load_synthetic(spec: str, img_size: int | None) -> tuple[TensorImages, TensorImages]:
     """`synthetic:shapes[?train=N&test=M&seed=S&fresh=0|1]` -> (train, test); img_size None:
     24. train: images per epoch (drawn afresh each epoch unless fresh=0)."""

@@ -163,7 +163,7 @@ def quantize_model_file(weights: str | Path, output: str | Path, data: str | Pat
     """
     from torch.utils.data import DataLoader, Subset
 
-    from ..data import collate, labelled_split
+    from ..data import collate, labelled_split, modality_named
     from ..utils import median_time
     from ..weights import load_model
     from .onnx import onnx_session
@@ -174,7 +174,7 @@ def quantize_model_file(weights: str | Path, output: str | Path, data: str | Pat
     # The provenance carries the run's held-out split: calibrate on the rest, compare on it.
     train, held_out = (labelled_split(meta.preprocess, meta.classes, data, meta.provenance, s)
                        for s in ("train", "eval"))
-    unit = "series" if meta.preprocess.get("kind") == "series" else "images"
+    unit = modality_named(meta.preprocess.kind).unit
     # A seeded random subset, so that every class is likely present in calibration.
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
     calib = Subset(train, pick[:calib_images].tolist())

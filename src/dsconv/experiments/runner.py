@@ -28,7 +28,6 @@ from typing import Any
 import torch
 
 from ..cost import profile
-from ..data import is_series_spec
 from ..train import TrainConfig, train
 from ..train.checkpoint import latest_checkpoint, read_state
 from ..train.setup import check_model, upgrade_config
@@ -71,7 +70,7 @@ _NOT_IDENTITY = ("out", "resume", "overwrite", "progress", "workers", "tensorboa
 def run_identity(cfg: TrainConfig) -> dict:
     """What a run computes: its TrainConfig without the fields that only place or watch it.
     Two runs with equal identities produce the same result, so one may stand for the other."""
-    full = cfg.with_defaults(is_series_spec(cfg.data))  # None and the default it means agree
+    full = cfg.with_defaults()  # None and the default it means agree
     ident = {k: v for k, v in dataclasses.asdict(full).items() if k not in _NOT_IDENTITY}
     return json.loads(json.dumps(ident))  # as result.json holds it (tuples become lists)
 
@@ -157,7 +156,7 @@ def run_one(spec: Spec, variant: dict[str, Any], seed: int, out: Path) -> dict:
     wall = time.perf_counter() - t0
     history = read_history(d)
     model, meta = load_model(d / "model.safetensors")  # the file the run wrote: what users get
-    shape = (meta.preprocess["in_chans"], *meta.preprocess["input_size"])
+    shape = meta.preprocess.shape
     p = profile(model, shape[1:], in_chans=shape[0])
     accs = [r["val_top1"] for r in history if r.get("val_top1") is not None]
     row = {"variant": variant["name"], "seed": seed, "model": summary["model"],

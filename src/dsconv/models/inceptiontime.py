@@ -81,7 +81,7 @@ class InceptionTime(ClassifierModel):
         init_weights(self)
 
 
-@register_model(input_size=(128,), preprocess="standardize",
+@register_model(input_size=(128,),
                 expected=dict(params=455_490, tsai_args=dict(in_chans=3, num_classes=2)))
 def inceptiontime(**kw) -> InceptionTime:
     """InceptionTime: one network of the paper's ensemble (tsai-exact), regular convs."""

@@ -16,17 +16,28 @@ import difflib
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """A registered model: how to build it and what its design expects.
+
+    Fields: name (the registered name), builder (`**overrides -> model`), description (the
+    builder's docstring's first line), input_size (the default spatial input: (H, W) for
+    images, (L,) for series), normalize (the input scaling images get: 'tf' or 'imagenet';
+    series are standardised from their data), keras_classifier (Keras's classifier layer name,
+    when Keras ships the model), expected (figures of the default config the tests check,
+    e.g. params).
+    """
+
     name: str
     builder: Callable[..., nn.Module]
     description: str
     input_size: tuple[int, ...]      # default spatial input: (H, W) for images, (L,) for series
-    preprocess: str = "tf"           # input scaling the design expects: 'tf' | 'standardize'
+    normalize: str = "tf"            # image input scaling the design expects: 'tf' | 'imagenet'
     keras_classifier: str | None = None  # Keras's classifier layer name, if Keras ships it
     expected: dict = field(default_factory=dict)  # figures of the default config (tests check)
 
@@ -38,14 +49,14 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
-def register_model(input_size: tuple[int, ...], preprocess: str = "tf",
+def register_model(input_size: tuple[int, ...], normalize: str = "tf",
                    keras_classifier: str | None = None, expected: dict | None = None
                    ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register `fn` under its own name; its docstring's first line describes it."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         doc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
-        _REGISTRY[fn.__name__] = ModelInfo(fn.__name__, fn, doc, tuple(input_size), preprocess,
+        _REGISTRY[fn.__name__] = ModelInfo(fn.__name__, fn, doc, tuple(input_size), normalize,
                                            keras_classifier, dict(expected or {}))
         return fn
 
@@ -73,7 +84,7 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
-def create_model(name: str, **overrides) -> nn.Module:
+def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build a registered model; `overrides` replace fields of its config (num_classes=...,
     in_chans=..., alpha=...), plus `features_only=True` for the feature maps."""
     return model_info(name).builder(**overrides)

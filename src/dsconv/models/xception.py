@@ -181,7 +181,7 @@ XCEPTION_1D = dict(
 )
 
 
-@register_model(input_size=(512,), preprocess="standardize")
+@register_model(input_size=(512,))
 def xception1d(**kw) -> Xception:
     """Xception's entry / middle / exit flows in 1-D, kernel 9, for long sequences."""
     return Xception(**{**XCEPTION_1D, **kw})

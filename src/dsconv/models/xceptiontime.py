@@ -109,14 +109,14 @@ class XceptionTime(ClassifierModel):
         init_weights(self)
 
 
-@register_model(input_size=(128,), preprocess="standardize",
+@register_model(input_size=(128,),
                 expected=dict(params=399_540, tsai_args=dict(in_chans=3, num_classes=2)))
 def xceptiontime(**kw) -> XceptionTime:
     """XceptionTime: separable multi-kernel modules for multi-sensor series (tsai-exact)."""
     return XceptionTime(**kw)
 
 
-@register_model(input_size=(128,), preprocess="standardize")
+@register_model(input_size=(128,))
 def xceptiontime_standard(**kw) -> XceptionTime:
     """XceptionTime's twin: every separable branch a regular conv."""
     return XceptionTime(**{"conv_mode": "standard", **kw})

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from ..data import Modality, modality_of
 
 
 def opt(default: Any, help: str, choices: tuple | None = None, flag: bool = True) -> Any:
@@ -59,17 +60,6 @@ def _finite(lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: boo
         return math.isfinite(v) and (v > lo if lo_open else v >= lo) and \
             (v < hi if hi_open else v <= hi)
     return ok
-
-
-def default_out(data: str | None) -> str:
-    """runs/<the data's name>: digits, shapes, BasicMotions (aeon:), a folder's or file's."""
-    if data is None:
-        return "runs/digits"
-    name = data.split("?")[0].split(":")[-1].rstrip("/\\")
-    name = Path(name).stem if Path(name).suffix else Path(name).name
-    for part in ("_TRAIN", "_train"):
-        name = name.removesuffix(part)
-    return f"runs/{name or 'data'}"
 
 
 _PY_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
@@ -190,7 +180,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         """Refuse impossible settings before any work, naming the flag and what it takes."""
         if self.out is None:  # one folder per data set: a second data set is not refused
-            self.out = default_out(self.data)
+            self.out = f"runs/{modality_of(self.data).run_name(self.data)}"
         for f in dataclasses.fields(self):
             _check_type(f.name, str(f.type), getattr(self, f.name))
         for name, ok, need in _CHECKS:
@@ -200,12 +190,14 @@ class TrainConfig:
         if self.recipe is not None and self.recipe not in RECIPES:
             raise ValueError(f"--recipe {self.recipe!r}: expected one of {sorted(RECIPES)}")
 
-    def with_defaults(self, series: bool) -> TrainConfig:
-        """This config with the data-dependent defaults (epochs, batch, recipe) filled in."""
+    def with_defaults(self, modality: Modality | None = None) -> TrainConfig:
+        """This config with its data's defaults (epochs, batch, recipe) filled in; modality:
+        the data's (found from `data` when not given)."""
+        modality = modality or modality_of(self.data)
         return dataclasses.replace(
-            self, epochs=self.epochs or (100 if series else 15),
-            batch_size=self.batch_size or (16 if series else 64),
-            recipe=self.recipe or ("series" if series else "default"))
+            self, epochs=self.epochs or modality.epochs,
+            batch_size=self.batch_size or modality.batch_size,
+            recipe=self.recipe or modality.recipe)
 
     def resolved(self) -> Recipe:
         """The named recipe with this config's explicit overrides applied."""

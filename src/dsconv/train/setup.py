@@ -1,30 +1,21 @@
 """A run's setup, step by step: the run folder (fresh or resumed), data, model, optimizer.
 
-`setup(cfg)` returns the fields of a `trainer.Run`.
+`setup(cfg)` returns the `Run` the trainer steps. What kind of data the run is on (images,
+series) is the modality's business (`dsconv.data.modality_of`); nothing here asks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..data import (
-    SYNTHETIC_SIZE,
-    DataConfig,
-    digits,
-    image_folders,
-    is_series_spec,
-    is_synthetic_spec,
-    load_series,
-    load_synthetic,
-)
+from ..data import DataSettings, Modality, Preprocess, modality_of, modality_of_model
 from ..models import create_model, model_info
-from ..weights import file_model, image_preprocess, init_from
+from ..weights import file_model, init_from
 from .checkpoint import latest_checkpoint, load_checkpoint_weights, read_state
 from .config import TrainConfig
 from .distributed import setup_distributed
@@ -32,38 +23,29 @@ from .ema import EMA
 from .optim import make_optimizer
 from .precision import Precision, choose_precision, step_timer
 from .reporting import tensorboard_writer
+from .run import Run
 
-# Settings a resumed run may change (what the run is stays: model, data, batch, seed, recipe).
-RESUME_MAY_CHANGE = ("epochs", "resume", "workers", "progress", "device", "overwrite",
-                     "lr", "grad_clip", "ckpt_every", "keep_checkpoints", "tensorboard")
+# A resumed run keeps what it is (model, data, batch, seed, recipe), except:
+# - these are always this invocation's: how long to run, and where and how it runs;
+RESUME_FROM_INVOCATION = ("epochs", "resume", "workers", "progress", "device", "overwrite")
+# - these it may change, when given (each change is said).
+RESUME_MAY_CHANGE = ("lr", "grad_clip", "ckpt_every", "keep_checkpoints", "tensorboard")
 
 
-def setup(cfg: TrainConfig) -> dict:
-    """Everything a Run holds, from the config (and the checkpoint, when resuming)."""
+def setup(cfg: TrainConfig) -> Run:
+    """The Run for `cfg` (and the checkpoint, when resuming): data, model, optimizer, state."""
     rank, world, device = setup_distributed(cfg.device)
     resume_from, state, cfg = prepare_out(cfg, rank)
-    series = is_series_spec(cfg.data)
-    cfg = cfg.with_defaults(series)
+    modality = modality_of(cfg.data)
+    cfg = cfg.with_defaults(modality)
     recipe = cfg.resolved()
-    name, init_config = resolve_model_name(cfg, series)
-    if series:
-        with warnings.catch_warnings():  # the default --val-split meets a published split
-            warnings.filterwarnings("ignore", "val_split is ignored")
-            train_set, val_set, prep = load_series(cfg.data, cfg.val_split, cfg.seed)
-        in_chans = prep.channels
-        preprocess = {"kind": "series", "input_size": [prep.length], "in_chans": in_chans,
-                      **prep.to_dict()}
-    else:
-        size = image_size(cfg, name)
-        check_model(cfg, name, init_config)
-        in_chans = cfg.model_args.get("in_chans", init_config.get("in_chans", 3)
-                                      if cfg.data else 1)
-        train_set, val_set = build_data(cfg, in_chans, size)
-        preprocess = image_preprocess(size, in_chans, cfg.normalize)
+    name, init_config = resolve_model_name(cfg, modality)
+    check_model(cfg, name, init_config)
+    data = modality.training_data(data_settings(cfg, init_config), name)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
-    model, provenance = build_model(cfg, name, init_config, len(train_set.classes), in_chans,
-                                    recipe.drop_rate, rank)
-    cfg, steps_per_epoch = check_batches(cfg, world, len(train_set), rank)
+    model, provenance = build_model(cfg, name, init_config, len(data.train.classes),
+                                    data.preprocess.in_chans, recipe.drop_rate, rank)
+    cfg, steps_per_epoch = check_batches(cfg, world, len(data.train), rank)
     model.to(device)
     if cfg.channels_last and model.dims == 2:
         model.to(memory_format=torch.channels_last)
@@ -77,7 +59,7 @@ def setup(cfg: TrainConfig) -> dict:
             ema.load_state_dict(state["ema"])
         fields = dict(step=state["step"], history=state["history"],
                       skipped=set(state["skipped"]))
-    precision = pick_precision(cfg, state, model, preprocess, world, device, rank)
+    precision = pick_precision(cfg, state, model, data.preprocess, world, device, rank)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if cfg.compile:
         net = torch.compile(net)
@@ -85,17 +67,25 @@ def setup(cfg: TrainConfig) -> dict:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         if cfg.overwrite and state is None:  # only now that the new run is known to start
             shutil.rmtree(Path(cfg.out) / "checkpoints", ignore_errors=True)
-    return dict(cfg=cfg, recipe=recipe, rank=rank, world=world, device=device, model=model,
-                net=net, opt=opt, ema=ema, precision=precision, train_set=train_set,
-                val_set=val_set, model_name=name, steps_per_epoch=steps_per_epoch,
-                preprocess=preprocess,
-                provenance=provenance,
-                scaler=torch.amp.GradScaler(enabled=precision.dtype == torch.float16),
-                tb=tensorboard_writer(Path(cfg.out)) if cfg.tensorboard and rank == 0 else None,
-                **fields)
+    return Run(cfg=cfg, recipe=recipe, rank=rank, world=world, device=device, model=model,
+               net=net, opt=opt, ema=ema, precision=precision, train_set=data.train,
+               val_set=data.val, model_name=name, preprocess=data.preprocess,
+               val_name=data.val_name, steps_per_epoch=steps_per_epoch, provenance=provenance,
+               scaler=torch.amp.GradScaler(enabled=precision.dtype == torch.float16),
+               tb=tensorboard_writer(Path(cfg.out)) if cfg.tensorboard and rank == 0 else None,
+               **fields)
 
 
-def pick_precision(cfg: TrainConfig, state: dict | None, model: nn.Module, preprocess: dict,
+def data_settings(cfg: TrainConfig, init_config: dict) -> DataSettings:
+    """What the run asks of its data. Channels: --model-args in_chans, else the --init file's
+    (a fine-tuned model keeps its input), else the data's own."""
+    in_chans = cfg.model_args.get("in_chans", init_config.get("in_chans"))
+    return DataSettings(cfg.data, cfg.img_size, cfg.normalize, cfg.augment, cfg.hflip,
+                        cfg.val_split, cfg.seed, in_chans)
+
+
+def pick_precision(cfg: TrainConfig, state: dict | None, model: nn.Module,
+                   preprocess: Preprocess,
                    world: int, device: torch.device, rank: int) -> Precision:
     """The run's precision (see train.precision): a resumed run keeps the one it began with;
     'auto' on a CPU with native bf16 times one step of this model (one process only: ranks
@@ -104,8 +94,7 @@ def pick_precision(cfg: TrainConfig, state: dict | None, model: nn.Module, prepr
         chosen = choose_precision(state["amp"], device)
         precision = Precision(chosen.dtype, f"as the run began ({state['amp']})")
     else:
-        shape = (preprocess["in_chans"], *preprocess["input_size"])
-        timer = (step_timer(model, shape, cfg.batch_size // cfg.accum_steps, device,
+        timer = (step_timer(model, preprocess.shape, cfg.batch_size // cfg.accum_steps, device,
                             cfg.channels_last) if world == 1 else None)
         precision = choose_precision(cfg.amp, device, timer)
     if rank == 0 and cfg.progress:
@@ -136,7 +125,8 @@ def prepare_out(cfg: TrainConfig, rank: int):
               and getattr(cfg, k) not in (None, TrainConfig.__dataclass_fields__[k].default)]
     flags = {k: f"--{k.replace('_', '-')} {getattr(cfg, k)!r} (the run has {saved[k]!r})"
              for k in differ}
-    refused = [flags[k] for k in differ if k not in RESUME_MAY_CHANGE]
+    allowed = RESUME_FROM_INVOCATION + RESUME_MAY_CHANGE
+    refused = [flags[k] for k in differ if k not in allowed]
     if refused:
         raise ValueError("a resumed run keeps what it is; these differ: " + "; ".join(refused)
                          + ". Drop them, or start a new run in another --out")
@@ -144,8 +134,8 @@ def prepare_out(cfg: TrainConfig, rank: int):
         if k not in ("resume", "progress", "workers"):
             say(f"resuming with {flags[k]}")
     # How long to run and where are always this invocation's; the rest only when changed.
-    keep = [k for k in RESUME_MAY_CHANGE[:6] if getattr(cfg, k) is not None] + [
-        k for k in differ if k not in RESUME_MAY_CHANGE[:6]]
+    keep = [k for k in RESUME_FROM_INVOCATION if getattr(cfg, k) is not None] + [
+        k for k in differ if k not in RESUME_FROM_INVOCATION]
     run_cfg = TrainConfig(**{**saved, **{k: getattr(cfg, k) for k in keep}})
     done = state["step"]
     epochs_done = len(state["history"])
@@ -165,15 +155,18 @@ def upgrade_config(saved: dict) -> dict:
     return {k: v for k, v in saved.items() if k in known}
 
 
-def resolve_model_name(cfg: TrainConfig, series: bool = False) -> tuple[str, dict]:
-    """(model name, config from the --init file): --model wins, else the file's, else
-    xception_mini for images and xceptiontime for series."""
+def resolve_model_name(cfg: TrainConfig, modality: Modality | None = None
+                       ) -> tuple[str, dict]:
+    """(model name, config from the --init file): --model wins, else the file's, else the
+    modality's default (xception_mini for images, xceptiontime for series)."""
+    modality = modality or modality_of(cfg.data)
     if cfg.init is None:
-        name = cfg.model or ("xceptiontime" if series else "xception_mini")
-        if model_info(name).dims != (1 if series else 2):
-            kind = "series" if series else "image"
-            raise ValueError(f"--model {name} takes {model_info(name).dims}-D inputs, but "
-                             f"--data {cfg.data or '(digits)'} is {kind} data")
+        name = cfg.model or modality.default_model
+        if not modality.accepts(model_info(name)):
+            taken = modality_of_model(model_info(name))
+            raise ValueError(f"--model {name} takes {taken.name} data, but --data "
+                             f"{cfg.data or '(digits)'} is {modality.name} data ("
+                             f"{modality.name} models: e.g. {modality.default_model})")
         return name, {}
     name, config = file_model(cfg.init)
     if cfg.model is not None and cfg.model != name:
@@ -186,45 +179,24 @@ def resolve_model_name(cfg: TrainConfig, series: bool = False) -> tuple[str, dic
     return name, keep
 
 
-def image_size(cfg: TrainConfig, name: str) -> int:
-    """The training image size: --img-size, else 16 for the digits, the shapes' own size, or
-    the model's default input."""
-    if cfg.img_size:
-        return cfg.img_size
-    if cfg.data is None:
-        return 16
-    return SYNTHETIC_SIZE if is_synthetic_spec(cfg.data) else model_info(name).input_size[0]
-
-
 def check_model(cfg: TrainConfig, name: str | None = None, init_config: dict | None = None
                 ) -> None:
     """Refuse, before any data is read, a model that cannot be built as asked (unknown name or
-    option) or an image size below the model's minimum. name, init_config: as
+    option) or an input size below the model's minimum. name, init_config: as
     `resolve_model_name` gives them (resolved here when not given)."""
-    series = is_series_spec(cfg.data)
+    modality = modality_of(cfg.data)
     if name is None:
-        name, init_config = resolve_model_name(cfg, series)
+        name, init_config = resolve_model_name(cfg, modality)
     with torch.device("meta"):  # only the config matters: no memory, no init
         low = create_model(name, **{**init_config, **cfg.model_args}).cfg.min_input_size
-    size = None if series else image_size(cfg, name)
-    if size is None or size >= low:
+    size = modality.train_size(data_settings(cfg, init_config), name)
+    if size is None or min(size) >= low:
         return
-    given = (f"--img-size {size}" if cfg.img_size else
-             f"the default size for {cfg.data or 'the digits'} ({size} px)")
+    given = (f"--img-size {min(size)}" if cfg.img_size else
+             f"the default size for {cfg.data or 'the digits'} ({min(size)} px)")
     raise ValueError(f"{given} is below {name}'s minimum input of {low}x{low}: use "
                      f"--img-size >= {low}" + ("" if cfg.img_size else
                                                " (the images are upsampled)"))
-
-
-def build_data(cfg: TrainConfig, in_chans: int, img_size: int):
-    """(train set, validation set or None); both carry `.classes`."""
-    if cfg.data is None:
-        return digits(img_size, cfg.seed)
-    if is_synthetic_spec(cfg.data):
-        return load_synthetic(cfg.data, img_size)
-    dcfg = DataConfig(img_size=img_size, normalize=cfg.normalize, augment=cfg.augment,
-                      hflip=cfg.hflip, val_split=cfg.val_split, seed=cfg.seed)
-    return image_folders(cfg.data, dcfg, in_chans)
 
 
 def build_model(cfg: TrainConfig, name: str, init_config: dict, num_classes: int,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from torch import nn
 
-from ..data import imagenet_classes
-from ..models import create_model, model_info
+from ..data import Preprocess, imagenet_classes
+from ..models import create_model
 from .keras import (
     KERAS_READABLE,
     describe_keras_file,
@@ -22,30 +22,22 @@ from .keras import (
     load_keras_weights,
     read_keras_weights,
 )
-from .modelfile import ModelMeta, image_preprocess, read_meta
+from .modelfile import ModelMeta, default_preprocess, read_meta
 from .sniff import refuse_pickle, sniff_format
 from .state import load_state_checked, read_safetensors, save_weights
 
 
 def save_model(model: nn.Module, path: str | Path, name: str, classes: list[str] | None = None,
-               preprocess: dict | None = None, provenance: dict | None = None) -> Path:
-    """Write `model` as a dsconv model file (weights + the metadata that rebuilds it)."""
+               preprocess: Preprocess | dict | None = None, provenance: dict | None = None
+               ) -> Path:
+    """Write `model` as a dsconv model file (weights + the metadata that rebuilds it).
+
+    preprocess: the record its inputs need (None: the registered model's default)."""
     from .. import __version__
 
-    config = dataclasses.asdict(model.cfg)
-    pre = preprocess or default_preprocess(name, config)
-    meta = ModelMeta(name, config, classes, pre,
+    meta = ModelMeta(name, dataclasses.asdict(model.cfg), classes, preprocess,
                      {"dsconv_version": __version__, **(provenance or {})})
     return save_weights(model, path, metadata={"dsconv": meta.to_json()})
-
-
-def default_preprocess(name: str, config: dict) -> dict:
-    """The preprocessing a registered model's design expects ('tf' scaling, its input size)."""
-    info = model_info(name)
-    if info.dims == 1:  # series statistics come from data; without them predict says so
-        return {"kind": "series", "input_size": list(info.input_size),
-                "in_chans": config.get("in_chans", 3)}
-    return image_preprocess(info.input_size, config.get("in_chans", 3), info.preprocess)
 
 
 def load_weights(model: nn.Module, path: str | Path, strict: bool = True):

@@ -8,8 +8,9 @@ takes weights reads it with no model flags. Metadata key "dsconv", a JSON object
     config      the model's full config (num_classes, in_chans, alpha, ...): create_model(model,
                 **config) rebuilds it exactly
     classes     class names in output order, or null
-    preprocess  {"kind": "image", "input_size": [H, W], "in_chans": 3, "normalize": "tf",
-                 "resize_ratio": 0.875} (series files carry their own kind and statistics)
+    preprocess  the modality's record (`dsconv.data.Preprocess`), e.g. {"kind": "image",
+                "input_size": [H, W], "in_chans": 3, "normalize": "tf", "resize_ratio": 0.875};
+                series records carry their statistics
     provenance  where it came from: created_by, source file, data, epochs, metrics, version
 
 Files written by dsconv 0.1 (train's {"model", "model_kwargs", "img_size", ...} and convert's
@@ -23,6 +24,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data import Preprocess, image_preprocess, modality_of_model, read_preprocess
+from ..models import model_info
 from .sniff import sniff_format
 
 SCHEMA = 1
@@ -30,30 +33,43 @@ SCHEMA = 1
 
 @dataclass
 class ModelMeta:
+    """A model file's metadata: what rebuilds the model and what feeds it.
+
+    Fields: model (registered name), config (the model's full config: create_model(model,
+    **config) rebuilds it), classes (names in output order, or None), preprocess (the
+    modality's typed record: `ImagePreprocess`, `SeriesPreprocess`; a dict is read as one),
+    provenance (created_by, data, epochs, metrics, version...).
+    """
+
     model: str
     config: dict
     classes: list[str] | None = None
-    preprocess: dict = field(default_factory=dict)
+    preprocess: Preprocess | None = None  # None: the registered model's default
     provenance: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.preprocess:  # None, or {} from a file that records none
+            self.preprocess = default_preprocess(self.model, self.config)
+        self.preprocess = read_preprocess(self.preprocess)
+
     def to_json(self) -> str:
-        return json.dumps({"schema": SCHEMA, **dataclasses.asdict(self)})
+        return json.dumps({"schema": SCHEMA, **dataclasses.asdict(self),
+                           "preprocess": self.preprocess.to_dict()})
 
     @property
     def input_size(self) -> tuple[int, ...]:
-        return tuple(self.preprocess.get("input_size", ()))
+        return tuple(self.preprocess.input_size)
 
     @property
     def in_chans(self) -> int:
-        return int(self.preprocess.get("in_chans", self.config.get("in_chans", 3)))
+        return int(self.preprocess.in_chans)
 
 
-def image_preprocess(input_size: int | tuple[int, ...], in_chans: int, normalize: str = "tf",
-                     resize_ratio: float = 0.875) -> dict:
-    """The preprocessing record of an image model."""
-    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    return {"kind": "image", "input_size": list(size), "in_chans": in_chans,
-            "normalize": normalize, "resize_ratio": resize_ratio}
+def default_preprocess(name: str, config: dict) -> Preprocess:
+    """The preprocessing a registered model's design expects (images: its input size and
+    scaling; series: its length, and no statistics until trained on data)."""
+    info = model_info(name)
+    return modality_of_model(info).default_preprocess(info, config)
 
 
 def parse_meta(raw: dict[str, str] | None, source: str) -> ModelMeta:
@@ -69,14 +85,14 @@ def parse_meta(raw: dict[str, str] | None, source: str) -> ModelMeta:
                              "upgrade dsconv to read it")
         if "schema" in d:
             return ModelMeta(d["model"], d["config"], d.get("classes"),
-                             d.get("preprocess", {}), d.get("provenance", {}))
+                             d.get("preprocess") or None, d.get("provenance", {}))
         # dsconv 0.1 `train`: partial model kwargs, image size and normalisation
         return ModelMeta(d["model"], dict(d.get("model_kwargs", {})), d.get("classes"),
                          image_preprocess(d["img_size"], d.get("in_chans", 3),
                                           d.get("normalize", "tf")),
                          {"created_by": "dsconv train", "data": d.get("data")})
     if "model" in raw:  # dsconv 0.1 `convert`: only the model name
-        return ModelMeta(raw["model"], {}, None, {}, {"created_by": "dsconv convert"})
+        return ModelMeta(raw["model"], {}, None, None, {"created_by": "dsconv convert"})
     if _is_onnx(source):  # predict reads an ONNX file's metadata_props through here too
         raise ValueError(f"{source}: no dsconv metadata in this ONNX file, so it does not say "
                          "which classes it predicts or how to preprocess; write one that does "
