@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layers import DEPTHWISE
-from ..layers.separable import _SeparableConv
+from ..layers import DEPTHWISE, SeparableConv
 from ..models import KerasEntry
 from ..utils import atomic_path
 from .sniff import HDF5_MAGIC, ZIP_MAGIC
@@ -159,7 +158,7 @@ def _conv_kernel_to_keras(m: nn.modules.conv._ConvNd) -> np.ndarray:
 
 def module_to_keras(m: nn.Module, conv_classifier: bool = False) -> list[np.ndarray]:
     """A dsconv/torch module's weights as the arrays of the matching Keras layer, in order."""
-    if isinstance(m, _SeparableConv):
+    if isinstance(m, SeparableConv):
         if m.order != "depthwise_first" or m.segments != m.in_channels:
             raise WeightFileError("only depthwise-first, fully depthwise separable convs have a "
                                   "Keras counterpart (SeparableConv)")
@@ -191,7 +190,7 @@ def _conv_kernel_from_keras(m: nn.modules.conv._ConvNd, k: np.ndarray) -> np.nda
 def _torch_targets(m: nn.Module) -> list[tuple[torch.Tensor, callable]]:
     """(tensor, Keras array -> torch array) for each Keras weight of `m`, in Keras order."""
     ident = lambda a: a  # noqa: E731
-    if isinstance(m, _SeparableConv):
+    if isinstance(m, SeparableConv):
         t = [(m.depthwise.weight, lambda a: _conv_kernel_from_keras(m.depthwise, a)),
              (m.pointwise.weight, lambda a: _conv_kernel_from_keras(m.pointwise, a))]
         return t + ([(m.pointwise.bias, ident)] if m.pointwise.bias is not None else [])
@@ -322,7 +321,7 @@ def export_keras_weights(model: nn.Module, path: str | Path) -> Path:
 
 
 def _keras_weight_names(layer: str, m: nn.Module, n: int) -> list[str]:
-    if isinstance(m, _SeparableConv):
+    if isinstance(m, SeparableConv):
         base = ["depthwise_kernel", "pointwise_kernel", "bias"]
     elif isinstance(m, nn.modules.batchnorm._BatchNorm):
         base = ["gamma", "beta", "moving_mean", "moving_variance"]
