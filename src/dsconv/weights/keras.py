@@ -1,7 +1,7 @@
 """Keras weight files in and out, exactly: legacy HDF5, Keras 3 `.weights.h5`, `.keras` archives.
 
-Read with h5py (and zipfile for `.keras`): nothing is ever unpickled, and Keras itself is not
-needed. Layouts (Keras -> PyTorch):
+The files are read by `keras_read` (h5py, and zipfile for `.keras`; nothing unpickled).
+Layouts (Keras -> PyTorch):
 
     Conv kernel       (*k, in, out)        -> (out, in, *k)
     Depthwise kernel  (*k, in, dm)         -> (in * dm, 1, *k)   (channel c*dm + j)
@@ -12,9 +12,7 @@ needed. Layouts (Keras -> PyTorch):
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from torch import nn
 from ..layers import DEPTHWISE, SeparableConv
 from ..models import KerasEntry
 from ..utils import atomic_path
-from .sniff import HDF5_MAGIC, ZIP_MAGIC
+from .keras_read import WeightFileError, keras_model_name, read_keras_weights, require_h5py
 
 # Keras classifiers that are 1x1 convolutions (kernel (1, 1, in, out)) rather than Dense.
 CONV_CLASSIFIERS = {"conv_preds"}
@@ -40,10 +38,6 @@ def keras_table(model: nn.Module) -> list[KerasEntry]:
     modules = dict(model.named_modules())
     return [e for e in model.keras_layers()
             if e.path in modules and any(True for _ in modules[e.path].parameters())]
-
-
-class WeightFileError(ValueError):
-    """A weight file that cannot be used: not HDF5, truncated, or not for this model."""
 
 
 @dataclass
@@ -61,83 +55,6 @@ class LoadReport:
             lines.append(f"  {len(self.missing)} modules kept their values, e.g. "
                          f"{', '.join(self.missing[:3])}")
         return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- reading files
-
-def _h5py():
-    try:
-        import h5py
-    except ImportError as err:  # pragma: no cover - depends on the install
-        raise ImportError("reading Keras files needs h5py: pip install 'dsconv[keras]'") from err
-    return h5py
-
-
-def read_keras_weights(path: str | Path) -> list[tuple[str, list[np.ndarray]]]:
-    """[(keras layer name, [arrays in Keras order])] for every layer with weights, in file order.
-
-    Accepts Keras 2 / legacy HDF5 (`save_weights('x.h5')`, `model.save('x.h5')`), Keras 3
-    `.weights.h5` and `.keras` archives.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weight file not found: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    h5py = _h5py()
-    try:
-        if head.startswith(ZIP_MAGIC):
-            with zipfile.ZipFile(path) as zf:
-                if "model.weights.h5" not in zf.namelist():
-                    raise WeightFileError(f"{path}: a zip file without model.weights.h5 is not a "
-                                          "Keras 3 .keras archive")
-                data = io.BytesIO(zf.read("model.weights.h5"))
-            with h5py.File(data, "r") as f:
-                return _read_group(f, path)
-        if head != HDF5_MAGIC:
-            raise WeightFileError(
-                f"{path}: not an HDF5 file or a .keras archive (starts with {head!r}); expected "
-                "a Keras weight file (.h5, .weights.h5 or .keras)"
-            )
-        with h5py.File(path, "r") as f:
-            return _read_group(f, path)
-    except (OSError, zipfile.BadZipFile, KeyError, EOFError) as err:
-        raise WeightFileError(f"{path}: unreadable or truncated Keras weight file ({err})") from err
-
-
-def _attr_list(group, name: str) -> list[str]:
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in group.attrs.get(name, [])]
-
-
-def _read_group(f, path: Path) -> list[tuple[str, list[np.ndarray]]]:
-    if "model_weights" in f:  # a whole model saved as legacy .h5
-        f = f["model_weights"]
-    if "layer_names" in f.attrs:  # legacy: ordered layer list with weight names
-        out = []
-        for name in _attr_list(f, "layer_names"):
-            g = f[name]
-            arrays = [np.asarray(g[w]) for w in _attr_list(g, "weight_names")]
-            if arrays:
-                out.append((name, arrays))
-        return out
-    if "layers" in f:  # Keras 3: layers/<path>/vars/<i>, the layer's name in vars.attrs
-        out = []
-        _walk_keras3(f["layers"], out)
-        return out
-    raise WeightFileError(f"{path}: an HDF5 file, but not a Keras weight file (no 'layer_names' "
-                          "attribute and no 'layers' group)")
-
-
-def _walk_keras3(layers, out: list) -> None:
-    for key in layers:
-        g = layers[key]
-        if "vars" in g and len(g["vars"]):
-            v = g["vars"]
-            name = v.attrs.get("name", key)
-            name = name.decode("utf8") if isinstance(name, bytes) else str(name)
-            out.append((name, [np.asarray(v[str(i)]) for i in range(len(v))]))
-        if "layers" in g:
-            _walk_keras3(g["layers"], out)
 
 
 # ------------------------------------------------------------------- tensors <-> Keras arrays
@@ -295,7 +212,7 @@ def export_keras_weights(model: nn.Module, path: str | Path) -> Path:
     Keras opens it with `keras_model.load_weights(path)` (order-based, as Keras's own legacy
     loader does), and `load_keras_weights` reads it back exactly. Written atomically.
     """
-    h5py = _h5py()
+    h5py = require_h5py()
     path = Path(path)
     modules = dict(model.named_modules())
     counters: dict[str, int] = {}
@@ -365,30 +282,7 @@ def describe_keras_file(path: str | Path, layers: list[tuple[str, list[np.ndarra
     records them (whole-model .h5 and .keras files), and its first layers with weights."""
     first = ", ".join(n for n, _ in layers[:3])
     held = f"{len(layers)} layers with weights ({first}, ...)" if layers else "no weights"
-    return f"{_keras_model_name(Path(path)) or 'a Keras weights file'}, {held}"
-
-
-def _keras_model_name(path: Path) -> str | None:
-    """"a Functional model 'resnet50'" from a whole-model file's config; None for a weights-only
-    file (it has no config) or one that cannot be read."""
-    import json
-
-    try:
-        with open(path, "rb") as fh:
-            is_zip = fh.read(4) == ZIP_MAGIC
-        if is_zip:
-            with zipfile.ZipFile(path) as zf:
-                raw = zf.read("config.json")
-        else:
-            with _h5py().File(path, "r") as f:
-                raw = f.attrs.get("model_config")
-        config = json.loads(raw) if raw is not None else None
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
-    if not isinstance(config, dict):
-        return None
-    name = (config.get("config") or {}).get("name")
-    return f"a {config.get('class_name', 'Keras')} model {name!r}" if name else None
+    return f"{keras_model_name(Path(path)) or 'a Keras weights file'}, {held}"
 
 
 def describe_keras_model(guess: tuple[str, dict]) -> str:
