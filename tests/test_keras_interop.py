@@ -153,6 +153,72 @@ def test_layer_parity(dm, stride, dilation, padding, bias):
         assert np.abs(out - ref).max() < 1e-4
 
 
+def _table_cases():
+    """(dsconv module factory, Keras layer, Keras input shape, conv_classifier): one or more per
+    row of the Keras layout table."""
+    from torch import nn
+
+    from dsconv.layers import Conv1d, DepthwiseConv2d, SeparableConv2d
+
+    L = keras.layers
+    return [
+        (lambda: SeparableConv2d(5, 7, 3, depth_multiplier=2, bias=True),
+         L.SeparableConv2D(7, 3, depth_multiplier=2), (9, 9, 5), False),
+        (lambda: SeparableConv2d(5, 7, 3), L.SeparableConv2D(7, 3, use_bias=False), (9, 9, 5),
+         False),
+        (lambda: DepthwiseConv2d(5, 3, depth_multiplier=3, bias=True),
+         L.DepthwiseConv2D(3, depth_multiplier=3), (9, 9, 5), False),
+        (lambda: nn.Conv2d(4, 8, 3, groups=4, bias=False),  # depthwise by its groups
+         L.DepthwiseConv2D(3, depth_multiplier=2, use_bias=False), (9, 9, 4), False),
+        (lambda: Conv1d(4, 6, 5, bias=True), L.Conv1D(6, 5), (11, 4), False),
+        (lambda: nn.Conv2d(3, 6, (3, 2)), L.Conv2D(6, (3, 2)), (9, 9, 3), False),
+        (lambda: nn.BatchNorm2d(6), L.BatchNormalization(), (4, 4, 6), False),
+        (lambda: nn.Linear(8, 3), L.Dense(3), (8,), False),
+        (lambda: nn.Linear(8, 3), L.Conv2D(3, 1), (1, 1, 8), True),  # MobileNet's conv_preds
+    ]
+
+
+def test_keras_layout_table_round_trips_every_row():
+    from dsconv.weights.keras_layers import DENSE_AS_CONV, KERAS_LAYOUTS, keras_layout
+
+    rng = np.random.default_rng(0)
+    used = set()
+    for build, layer, shape, as_conv in _table_cases():
+        ours, back = build(), build()
+        layout = keras_layout(ours, as_conv)
+        used.add(layout.keras_class)
+        with torch.no_grad():  # every tensor random, so a swapped or transposed one shows
+            for t in [*ours.parameters(), *ours.buffers()]:
+                if t.is_floating_point():
+                    t.copy_(torch.from_numpy(rng.normal(size=tuple(t.shape))))
+        arrays = layout.to_keras(ours)
+        layer.build((None, *shape))
+        # torch -> Keras: the arrays Keras's own layer holds, in its order and shapes ...
+        assert [a.shape for a in arrays] == [tuple(w.shape) for w in layer.weights], layer
+        assert len(layout.weight_names(ours)) == len(arrays)
+        layer.set_weights(arrays)
+        # ... -> torch: a fresh module gets every tensor back exactly.
+        keras_layout(back, as_conv).load(back, layer.get_weights())
+        for (k, a), b in zip(ours.state_dict().items(), back.state_dict().values()):
+            if a.is_floating_point():
+                assert torch.equal(a, b), (layer, k)
+    assert used == {r.keras_class for r in (*KERAS_LAYOUTS, DENSE_AS_CONV)}
+
+
+def test_keras_layout_refuses_what_keras_cannot_hold():
+    from torch import nn
+
+    from dsconv.layers import SeparableConv2d
+    from dsconv.weights.keras_layers import module_to_keras
+
+    for m in (SeparableConv2d(4, 6, 3, order="pointwise_first"), SeparableConv2d(4, 6, 3,
+                                                                                segments=2)):
+        with pytest.raises(WeightFileError, match="only depthwise-first, fully depthwise"):
+            module_to_keras(m)
+    with pytest.raises(WeightFileError, match="no Keras layout for ReLU"):
+        module_to_keras(nn.ReLU())
+
+
 def test_not_hdf5(tmp_path):
     p = tmp_path / "w.h5"
     p.write_bytes(b"this is not a weight file at all")

@@ -16,7 +16,7 @@ import copy
 import torch
 from torch import nn
 
-from ..layers.separable import _SeparableConv
+from ..layers import SeparableConv
 
 _Conv = nn.modules.conv._ConvNd
 _BN = nn.modules.batchnorm._BatchNorm
@@ -36,7 +36,7 @@ def fold_bn_into_conv(conv: _Conv, bn: _BN) -> None:
 
 
 def _last_conv(m: nn.Module) -> _Conv | None:
-    if isinstance(m, _SeparableConv):
+    if isinstance(m, SeparableConv):
         return m.pointwise if m.order == "depthwise_first" else m.depthwise
     return m if isinstance(m, _Conv) else None
 
@@ -49,7 +49,7 @@ def fuse_bn(model: nn.Module, inplace: bool = False) -> nn.Module:
     model = model if inplace else copy.deepcopy(model)
     model.eval()
     for m in list(model.modules()):
-        if isinstance(m, _SeparableConv) and isinstance(m.mid_norm, _BN):
+        if isinstance(m, SeparableConv) and isinstance(m.mid_norm, _BN):
             first = m.depthwise if m.order == "depthwise_first" else m.pointwise
             fold_bn_into_conv(first, m.mid_norm)
             m.mid_norm = nn.Identity()

@@ -17,14 +17,14 @@ from .conv import (
 from .depthwise1d import depthwise_conv1d
 from .padding import pad_same, same_pad_amounts
 from .pool import MAXPOOL, AdaptiveAvgPool1d, MaxPool1dSame, MaxPool2dSame, MaxPool3dSame
-from .separable import SEPARABLE, SeparableConv1d, SeparableConv2d, SeparableConv3d
+from .separable import SEPARABLE, SeparableConv, SeparableConv1d, SeparableConv2d, SeparableConv3d
 
 __all__ = [
     "CONV", "DEPTHWISE", "POINTWISE", "SEPARABLE", "MAXPOOL",
     "Conv1d", "Conv2d", "Conv3d",
     "DepthwiseConv1d", "DepthwiseConv2d", "DepthwiseConv3d",
     "PointwiseConv1d", "PointwiseConv2d", "PointwiseConv3d",
-    "SeparableConv1d", "SeparableConv2d", "SeparableConv3d",
+    "SeparableConv", "SeparableConv1d", "SeparableConv2d", "SeparableConv3d",
     "MaxPool1dSame", "MaxPool2dSame", "MaxPool3dSame",
     "AdaptiveAvgPool1d", "depthwise_conv1d", "pad_same", "same_pad_amounts",
 ]

@@ -45,7 +45,15 @@ def _build(spec: nn.Module | Callable[..., nn.Module] | None, name: str, *args) 
     raise ValueError(f"{name}={spec!r}: expected a module, a factory returning one, or None")
 
 
-class _SeparableConv(nn.Module):
+class SeparableConv(nn.Module):
+    """The depthwise separable convolution of any dimension: the base of SeparableConv1d/2d/3d,
+    public so code can recognise all three (`isinstance(m, SeparableConv)`): fusing BNs, Keras
+    layouts. Build one through a subclass (or `SEPARABLE[dims]`), which sets `dims`.
+
+    Submodules: `depthwise` (the spatial step, grouped by `segments`), `pointwise` (1x1),
+    `mid_norm` / `mid_act` between them (nn.Identity when not asked for).
+    """
+
     dims: int
 
     def __init__(
@@ -120,19 +128,19 @@ class _SeparableConv(nn.Module):
                 f"segments={self.segments}")
 
 
-class SeparableConv1d(_SeparableConv):
+class SeparableConv1d(SeparableConv):
     """1-D depthwise separable convolution. (N, C_in, L) -> (N, C_out, ceil(L / stride))."""
 
     dims = 1
 
 
-class SeparableConv2d(_SeparableConv):
+class SeparableConv2d(SeparableConv):
     """2-D depthwise separable convolution. (N, C_in, H, W) -> (N, C_out, H', W')."""
 
     dims = 2
 
 
-class SeparableConv3d(_SeparableConv):
+class SeparableConv3d(SeparableConv):
     """3-D depthwise separable convolution. (N, C_in, D, H, W) -> (N, C_out, D', H', W')."""
 
     dims = 3

@@ -1,32 +1,34 @@
 """Keras weight files in and out, exactly: legacy HDF5, Keras 3 `.weights.h5`, `.keras` archives.
 
-Read with h5py (and zipfile for `.keras`): nothing is ever unpickled, and Keras itself is not
-needed. Layouts (Keras -> PyTorch):
+This module matches a file's layers to a model's modules (`load_keras_weights`) and writes a
+model as a Keras weight file (`export_keras_weights`). The parts it stands on:
 
-    Conv kernel       (*k, in, out)        -> (out, in, *k)
-    Depthwise kernel  (*k, in, dm)         -> (in * dm, 1, *k)   (channel c*dm + j)
-    Pointwise kernel  (1, .., in*dm, out)  -> (out, in*dm, 1, ..)
-    Dense kernel      (in, out)            -> (out, in)
-    BatchNorm         gamma, beta, moving_mean, moving_variance -> weight, bias, running_*
+    keras_read    open the file formats: [(layer name, [arrays])]
+    keras_layers  the one table of layouts: a module's tensors <-> its Keras layer's arrays
+    keras_guess   which dsconv model a file's layer names describe, in words for errors
+
+Every name those parts offer to other code is importable from here too.
 """
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
-from ..layers import DEPTHWISE
-from ..layers.separable import _SeparableConv
 from ..models import KerasEntry
 from ..utils import atomic_path
-from .sniff import HDF5_MAGIC, ZIP_MAGIC
+from .keras_guess import (
+    KERAS_READABLE,
+    describe_keras_file,
+    describe_keras_model,
+    guess_keras_model,
+)
+from .keras_layers import keras_layout, module_to_keras
+from .keras_read import WeightFileError, read_keras_weights, require_h5py
 
 # Keras classifiers that are 1x1 convolutions (kernel (1, 1, in, out)) rather than Dense.
 CONV_CLASSIFIERS = {"conv_preds"}
@@ -43,12 +45,10 @@ def keras_table(model: nn.Module) -> list[KerasEntry]:
             if e.path in modules and any(True for _ in modules[e.path].parameters())]
 
 
-class WeightFileError(ValueError):
-    """A weight file that cannot be used: not HDF5, truncated, or not for this model."""
-
-
 @dataclass
 class LoadReport:
+    """What `load_keras_weights` did: the layers it loaded, skipped and could not find."""
+
     loaded: list[str] = field(default_factory=list)          # Keras layer names loaded
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why), strict=False
     missing: list[str] = field(default_factory=list)         # dsconv modules left unchanged
@@ -64,149 +64,10 @@ class LoadReport:
         return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- reading files
+# ------------------------------------------------------------------------------------ load
 
-def _h5py():
-    try:
-        import h5py
-    except ImportError as err:  # pragma: no cover - depends on the install
-        raise ImportError("reading Keras files needs h5py: pip install 'dsconv[keras]'") from err
-    return h5py
+Layers = list[tuple[str, list[np.ndarray]]]
 
-
-def read_keras_weights(path: str | Path) -> list[tuple[str, list[np.ndarray]]]:
-    """[(keras layer name, [arrays in Keras order])] for every layer with weights, in file order.
-
-    Accepts Keras 2 / legacy HDF5 (`save_weights('x.h5')`, `model.save('x.h5')`), Keras 3
-    `.weights.h5` and `.keras` archives.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weight file not found: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    h5py = _h5py()
-    try:
-        if head.startswith(ZIP_MAGIC):
-            with zipfile.ZipFile(path) as zf:
-                if "model.weights.h5" not in zf.namelist():
-                    raise WeightFileError(f"{path}: a zip file without model.weights.h5 is not a "
-                                          "Keras 3 .keras archive")
-                data = io.BytesIO(zf.read("model.weights.h5"))
-            with h5py.File(data, "r") as f:
-                return _read_group(f, path)
-        if head != HDF5_MAGIC:
-            raise WeightFileError(
-                f"{path}: not an HDF5 file or a .keras archive (starts with {head!r}); expected "
-                "a Keras weight file (.h5, .weights.h5 or .keras)"
-            )
-        with h5py.File(path, "r") as f:
-            return _read_group(f, path)
-    except (OSError, zipfile.BadZipFile, KeyError, EOFError) as err:
-        raise WeightFileError(f"{path}: unreadable or truncated Keras weight file ({err})") from err
-
-
-def _attr_list(group, name: str) -> list[str]:
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in group.attrs.get(name, [])]
-
-
-def _read_group(f, path: Path) -> list[tuple[str, list[np.ndarray]]]:
-    if "model_weights" in f:  # a whole model saved as legacy .h5
-        f = f["model_weights"]
-    if "layer_names" in f.attrs:  # legacy: ordered layer list with weight names
-        out = []
-        for name in _attr_list(f, "layer_names"):
-            g = f[name]
-            arrays = [np.asarray(g[w]) for w in _attr_list(g, "weight_names")]
-            if arrays:
-                out.append((name, arrays))
-        return out
-    if "layers" in f:  # Keras 3: layers/<path>/vars/<i>, the layer's name in vars.attrs
-        out = []
-        _walk_keras3(f["layers"], out)
-        return out
-    raise WeightFileError(f"{path}: an HDF5 file, but not a Keras weight file (no 'layer_names' "
-                          "attribute and no 'layers' group)")
-
-
-def _walk_keras3(layers, out: list) -> None:
-    for key in layers:
-        g = layers[key]
-        if "vars" in g and len(g["vars"]):
-            v = g["vars"]
-            name = v.attrs.get("name", key)
-            name = name.decode("utf8") if isinstance(name, bytes) else str(name)
-            out.append((name, [np.asarray(v[str(i)]) for i in range(len(v))]))
-        if "layers" in g:
-            _walk_keras3(g["layers"], out)
-
-
-# ------------------------------------------------------------------- tensors <-> Keras arrays
-
-def _is_depthwise(m: nn.modules.conv._ConvNd) -> bool:
-    return isinstance(m, tuple(DEPTHWISE.values())) or (m.groups == m.in_channels > 1)
-
-
-def _conv_kernel_to_keras(m: nn.modules.conv._ConvNd) -> np.ndarray:
-    w = m.weight.detach().cpu().numpy()
-    d = w.ndim - 2
-    if _is_depthwise(m):  # (in*dm, 1, *k) -> (*k, in, dm)
-        dm = m.out_channels // m.in_channels
-        k = np.moveaxis(w[:, 0], 0, -1)  # (*k, in*dm)
-        return k.reshape(*k.shape[:d], m.in_channels, dm)
-    return np.transpose(w, (*range(2, 2 + d), 1, 0))  # (out, in, *k) -> (*k, in, out)
-
-
-def module_to_keras(m: nn.Module, conv_classifier: bool = False) -> list[np.ndarray]:
-    """A dsconv/torch module's weights as the arrays of the matching Keras layer, in order."""
-    if isinstance(m, _SeparableConv):
-        if m.order != "depthwise_first" or m.segments != m.in_channels:
-            raise WeightFileError("only depthwise-first, fully depthwise separable convs have a "
-                                  "Keras counterpart (SeparableConv)")
-        arrays = [_conv_kernel_to_keras(m.depthwise), _conv_kernel_to_keras(m.pointwise)]
-        return arrays + ([m.pointwise.bias.detach().cpu().numpy()] if m.pointwise.bias is not None
-                         else [])
-    if isinstance(m, nn.modules.conv._ConvNd):
-        b = [m.bias.detach().cpu().numpy()] if m.bias is not None else []
-        return [_conv_kernel_to_keras(m)] + b
-    if isinstance(m, nn.modules.batchnorm._BatchNorm):
-        return [t.detach().cpu().numpy() for t in (m.weight, m.bias, m.running_mean,
-                                                   m.running_var)]
-    if isinstance(m, nn.Linear):
-        k = m.weight.detach().cpu().numpy().T
-        if conv_classifier:
-            k = k.reshape(1, 1, *k.shape)
-        return [k, m.bias.detach().cpu().numpy()]
-    raise WeightFileError(f"no Keras layout for {type(m).__name__}")
-
-
-def _conv_kernel_from_keras(m: nn.modules.conv._ConvNd, k: np.ndarray) -> np.ndarray:
-    d = k.ndim - 2
-    if _is_depthwise(m):  # (*k, in, dm) -> (in*dm, 1, *k)
-        flat = k.reshape(*k.shape[:d], -1)
-        return np.moveaxis(flat, -1, 0)[:, None]
-    return np.transpose(k, (d + 1, d, *range(d)))
-
-
-def _torch_targets(m: nn.Module) -> list[tuple[torch.Tensor, callable]]:
-    """(tensor, Keras array -> torch array) for each Keras weight of `m`, in Keras order."""
-    ident = lambda a: a  # noqa: E731
-    if isinstance(m, _SeparableConv):
-        t = [(m.depthwise.weight, lambda a: _conv_kernel_from_keras(m.depthwise, a)),
-             (m.pointwise.weight, lambda a: _conv_kernel_from_keras(m.pointwise, a))]
-        return t + ([(m.pointwise.bias, ident)] if m.pointwise.bias is not None else [])
-    if isinstance(m, nn.modules.conv._ConvNd):
-        t = [(m.weight, lambda a: _conv_kernel_from_keras(m, a))]
-        return t + ([(m.bias, ident)] if m.bias is not None else [])
-    if isinstance(m, nn.modules.batchnorm._BatchNorm):
-        return [(m.weight, ident), (m.bias, ident), (m.running_mean, ident),
-                (m.running_var, ident)]
-    if isinstance(m, nn.Linear):
-        return [(m.weight, lambda a: a.reshape(a.shape[-2:]).T), (m.bias, ident)]
-    raise WeightFileError(f"no Keras layout for {type(m).__name__}")
-
-
-# ---------------------------------------------------------------------------- load / export
 
 def _auto_order(name: str) -> tuple[str, int]:
     """Sort key giving Keras's creation order of automatic names (conv2d, conv2d_1, ...)."""
@@ -216,33 +77,28 @@ def _auto_order(name: str) -> tuple[str, int]:
 
 def _assign(m: nn.Module, name: str, path: str, arrays: list[np.ndarray],
             conv_classifier: bool) -> None:
-    expected = [a.shape for a in module_to_keras(m, conv_classifier)]
+    """Load Keras layer `name`'s arrays into module `m` (at `path`), after checking shapes."""
+    layout = keras_layout(m, conv_classifier)
+    expected = [a.shape for a in layout.to_keras(m)]
     found = [a.shape for a in arrays]
     if expected != found:
         raise WeightFileError(
             f"layer {name!r} -> {path}: expected Keras weight shapes {expected}, found {found} "
             "(another architecture, width or number of classes?)"
         )
-    with torch.no_grad():
-        for (tensor, convert), a in zip(_torch_targets(m), arrays):
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(convert(a))).to(tensor.dtype))
+    layout.load(m, arrays)
 
 
-def load_keras_weights(model: nn.Module, path: str | Path, strict: bool = True) -> LoadReport:
-    """Load a Keras weight file into an Xception / MobileNetV1 model, in place.
+def _pair_layers(layers: Layers, table: list[KerasEntry]
+                 ) -> tuple[list[tuple[KerasEntry, str, list | None]], list[str]]:
+    """([(entry, Keras layer name, its arrays or None)], names of the file's leftover layers).
 
-    Layers are matched by Keras applications name; the unnamed shortcut convs / BNs by order and
-    shape. strict=True raises `WeightFileError` on any missing, extra or mis-shaped layer;
-    strict=False loads what matches and lists the rest in the returned `LoadReport`.
+    Named entries take the file's layer of that name; unnamed ones (Keras's automatic names,
+    conv2d, conv2d_1, ...) take the file's layers of their prefix in creation order.
     """
-    layers = read_keras_weights(path)
-    table = keras_table(model)
-    modules = dict(model.named_modules())
-    by_name = {e.keras_name: e for e in table if e.keras_name}
-    report = LoadReport()
+    by_name = {e.keras_name for e in table if e.keras_name}
     named = {n: a for n, a in layers if n in by_name}
     auto_prefixes = {e.auto_prefix for e in table if e.keras_name is None}
-    # Unnamed layers of the file, grouped by automatic prefix, in creation order.
     unnamed_file: dict[str, list[tuple[str, list]]] = {}
     extra: list[str] = []
     for n, arrays in layers:
@@ -255,14 +111,30 @@ def load_keras_weights(model: nn.Module, path: str | Path, strict: bool = True) 
             extra.append(n)
     for group in unnamed_file.values():
         group.sort(key=lambda item: _auto_order(item[0]))
-    problems: list[str] = []
+    pairs = []
     for e in table:
         if e.keras_name is not None:
-            src = (e.keras_name, named.get(e.keras_name))
-        else:
-            queue = unnamed_file.get(e.auto_prefix, [])
-            src = queue.pop(0) if queue else (f"<unnamed {e.auto_prefix}>", None)
-        name, arrays = src
+            pairs.append((e, e.keras_name, named.get(e.keras_name)))
+            continue
+        queue = unnamed_file.get(e.auto_prefix, [])
+        name, arrays = queue.pop(0) if queue else (f"<unnamed {e.auto_prefix}>", None)
+        pairs.append((e, name, arrays))
+    return pairs, extra + [n for q in unnamed_file.values() for n, _ in q]
+
+
+def load_keras_weights(model: nn.Module, path: str | Path, strict: bool = True) -> LoadReport:
+    """Load a Keras weight file into an Xception / MobileNetV1 model, in place.
+
+    Layers are matched by Keras applications name; the unnamed shortcut convs / BNs by order and
+    shape. strict=True raises `WeightFileError` on any missing, extra or mis-shaped layer;
+    strict=False loads what matches and lists the rest in the returned `LoadReport`.
+    """
+    layers = read_keras_weights(path)
+    modules = dict(model.named_modules())
+    pairs, leftover = _pair_layers(layers, keras_table(model))
+    report = LoadReport()
+    problems: list[str] = []
+    for e, name, arrays in pairs:
         if arrays is None:
             problems.append(f"missing layer {name!r} (for {e.path})")
             report.missing.append(e.path)
@@ -273,22 +145,29 @@ def load_keras_weights(model: nn.Module, path: str | Path, strict: bool = True) 
         except WeightFileError as err:
             problems.append(str(err))
             report.skipped.append((name, str(err)))
-    leftover = extra + [n for q in unnamed_file.values() for n, _ in q]
     for n in leftover:
         problems.append(f"extra layer {n!r} in the file has no place in this model")
         report.skipped.append((n, "no matching module"))
     if problems and strict:
-        hint = ""
-        if any("predictions" in p or "conv_preds" in p for p in problems):
-            hint = " (include_top / num_classes must match the file)"
-        guess = guess_keras_model(layers)
-        if guess is not None:
-            hint += (f". This file holds {describe_keras_model(guess)}: build that model "
-                     f"(CLI: --model {describe_keras_model(guess)})")
         raise WeightFileError(f"{path}: {len(problems)} problem(s) loading Keras weights into "
-                              f"{type(model).__name__}{hint}:\n  " + "\n  ".join(problems[:20]))
+                              f"{type(model).__name__}{_hint(problems, layers)}:\n  "
+                              + "\n  ".join(problems[:20]))
     return report
 
+
+def _hint(problems: list[str], layers: Layers) -> str:
+    """What to change when a file does not load: the classifier, or the model the file holds."""
+    hint = ""
+    if any("predictions" in p or "conv_preds" in p for p in problems):
+        hint = " (include_top / num_classes must match the file)"
+    guess = guess_keras_model(layers)
+    if guess is not None:
+        hint += (f". This file holds {describe_keras_model(guess)}: build that model "
+                 f"(CLI: --model {describe_keras_model(guess)})")
+    return hint
+
+
+# ---------------------------------------------------------------------------------- export
 
 def export_keras_weights(model: nn.Module, path: str | Path) -> Path:
     """Write `model`'s weights as a Keras HDF5 weight file (the `save_weights('x.h5')` layout).
@@ -296,7 +175,7 @@ def export_keras_weights(model: nn.Module, path: str | Path) -> Path:
     Keras opens it with `keras_model.load_weights(path)` (order-based, as Keras's own legacy
     loader does), and `load_keras_weights` reads it back exactly. Written atomically.
     """
-    h5py = _h5py()
+    h5py = require_h5py()
     path = Path(path)
     modules = dict(model.named_modules())
     counters: dict[str, int] = {}
@@ -308,98 +187,18 @@ def export_keras_weights(model: nn.Module, path: str | Path) -> Path:
                 i = counters.get(e.auto_prefix, 0)
                 counters[e.auto_prefix] = i + 1
                 name = e.auto_prefix if i == 0 else f"{e.auto_prefix}_{i}"
-            arrays = module_to_keras(modules[e.path], name in CONV_CLASSIFIERS)
+            m = modules[e.path]
+            layout = keras_layout(m, name in CONV_CLASSIFIERS)
+            weight_names = [f"{name}/{w}:0" for w in layout.weight_names(m)]
             g = f.create_group(name)
-            weight_names = _keras_weight_names(name, modules[e.path], len(arrays))
             g.attrs["weight_names"] = [w.encode("utf8") for w in weight_names]
-            for w, a in zip(weight_names, arrays):
+            for w, a in zip(weight_names, layout.to_keras(m)):
                 g.create_dataset(w, data=a.astype(np.float32))
             names.append(name)
         f.attrs["layer_names"] = [n.encode("utf8") for n in names]
         f.attrs["backend"] = b"torch"
         f.attrs["keras_version"] = b"3"
     return path
-
-
-def _keras_weight_names(layer: str, m: nn.Module, n: int) -> list[str]:
-    if isinstance(m, _SeparableConv):
-        base = ["depthwise_kernel", "pointwise_kernel", "bias"]
-    elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-        base = ["gamma", "beta", "moving_mean", "moving_variance"]
-    elif isinstance(m, nn.modules.conv._ConvNd) and _is_depthwise(m):
-        base = ["depthwise_kernel", "bias"]
-    else:
-        base = ["kernel", "bias"]
-    return [f"{layer}/{b}:0" for b in base[:n]]
-
-
-def guess_keras_model(layers: list[tuple[str, list[np.ndarray]]]) -> tuple[str, dict] | None:
-    """(registered model name, config overrides) that a Keras file's layers describe, or None.
-
-    Keras applications name their layers, so the file says what it holds: `block1_conv1` is
-    Xception, `conv_dw_1` MobileNet v1 (alpha = conv1's width / 32); the classifier's shape
-    gives the class count, its absence include_top=False.
-    """
-    shapes = {n: [a.shape for a in arrays] for n, arrays in layers}
-    if "block1_conv1" in shapes:
-        name, classifier, stem = "xception", "predictions", shapes["block1_conv1"][0]
-        kw: dict = {"in_chans": int(stem[2])}
-    elif "conv_dw_1" in shapes and "conv1" in shapes:
-        name, classifier, stem = "mobilenet_v1", "conv_preds", shapes["conv1"][0]
-        kw = {"in_chans": int(stem[2]), "alpha": round(int(stem[3]) / 32, 4)}
-    else:
-        return None
-    if classifier in shapes:
-        kw["num_classes"] = int(shapes[classifier][0][-1])
-    else:
-        kw.update(include_top=False, global_pool=None)
-    return name, kw
-
-
-# What `guess_keras_model` recognises, for the error about any other Keras file.
-KERAS_READABLE = ("Keras's Xception (layers block1_conv1, block2_sepconv1, ...) and MobileNet v1 "
-                  "(layers conv1, conv_dw_1, conv_pw_1, ...)")
-
-
-def describe_keras_file(path: str | Path, layers: list[tuple[str, list[np.ndarray]]]) -> str:
-    """What a Keras file holds, in a few words: its model's class and name where the file
-    records them (whole-model .h5 and .keras files), and its first layers with weights."""
-    first = ", ".join(n for n, _ in layers[:3])
-    held = f"{len(layers)} layers with weights ({first}, ...)" if layers else "no weights"
-    return f"{_keras_model_name(Path(path)) or 'a Keras weights file'}, {held}"
-
-
-def _keras_model_name(path: Path) -> str | None:
-    """"a Functional model 'resnet50'" from a whole-model file's config; None for a weights-only
-    file (it has no config) or one that cannot be read."""
-    import json
-
-    try:
-        with open(path, "rb") as fh:
-            is_zip = fh.read(4) == ZIP_MAGIC
-        if is_zip:
-            with zipfile.ZipFile(path) as zf:
-                raw = zf.read("config.json")
-        else:
-            with _h5py().File(path, "r") as f:
-                raw = f.attrs.get("model_config")
-        config = json.loads(raw) if raw is not None else None
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
-    if not isinstance(config, dict):
-        return None
-    name = (config.get("config") or {}).get("name")
-    return f"a {config.get('class_name', 'Keras')} model {name!r}" if name else None
-
-
-def describe_keras_model(guess: tuple[str, dict]) -> str:
-    """'mobilenet_v1 --alpha 0.25 --num-classes 1000': the flags that build what a file holds."""
-    name, kw = guess
-    flags = [f"--{k.replace('_', '-')} {v}" for k, v in kw.items()
-             if k in ("alpha", "num_classes", "in_chans") and not (k == "in_chans" and v == 3)]
-    if not kw.get("include_top", True):
-        flags.append("--model-arg include_top=false")
-    return " ".join([name, *flags])
 
 
 __all__ = ["load_keras_weights", "export_keras_weights", "read_keras_weights", "LoadReport",
