@@ -46,8 +46,9 @@ class InceptionTimeConfig:
     min_input_size: int = 1          # any length
 
     def style(self) -> ConvStyle:
-        return ConvStyle(self.dims, self.conv_mode, "depthwise_first", None, self.act_layer,
-                         self.norm_layer, self.bn_eps, self.bn_momentum)
+        """The convolution style these fields name; order and mid_act keep ConvStyle's
+        defaults (depthwise first, no activation inside), as tsai's InceptionTime has none."""
+        return ConvStyle.from_config(self)
 
 
 class InceptionTime(ClassifierModel):
@@ -69,7 +70,7 @@ class InceptionTime(ClassifierModel):
             for _ in range(cfg.residual_every):
                 # tsai: no bottleneck for a single input channel (nothing to mix).
                 mods.append(MultiKernelModule(ch, cfg.nf, cfg.kernels, style, ch > 1,
-                                              norm_act=True, segments=cfg.segments))
+                                              norm_act=True))
                 ch = width
             stages[f"stage{s + 1}"] = ResidualStage(mods, stage_in, ch, style, cfg.residual)
         self.blocks = nn.Sequential(stages)

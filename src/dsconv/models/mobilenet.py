@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..blocks import ClassifierHead, ConvStyle, conv_norm_act
-from ..layers import Conv2d
 from .base import ClassifierModel, KerasEntry, init_weights, make_config
 from .registry import register_model
 
@@ -55,9 +54,9 @@ class MobileNetV1Config:
     min_input_size: int = 32         # Keras's minimum
 
     def style(self) -> ConvStyle:
-        # The depthwise step is followed by BN + the network's activation (mid_act).
-        return ConvStyle(2, self.conv_mode, "depthwise_first", self.act_layer, self.act_layer,
-                         self.norm_layer, self.bn_eps, self.bn_momentum)
+        """The convolution style: images, depthwise first, and the depthwise step followed by
+        BN + the network's activation (mid_act = act_layer), as in the paper's Figure 3."""
+        return ConvStyle.from_config(self, dims=2, mid_act=self.act_layer)
 
 
 class MobileNetV1(ClassifierModel):
@@ -73,7 +72,7 @@ class MobileNetV1(ClassifierModel):
         style = cfg.style()
         ch = int(cfg.stem_width * cfg.alpha)
         blocks: OrderedDict[str, nn.Module] = OrderedDict()
-        blocks["conv1"] = conv_norm_act(Conv2d(cfg.in_chans, ch, 3, 2, "same"), ch,
+        blocks["conv1"] = conv_norm_act(style.conv(cfg.in_chans, ch, 3, 2, "same"), ch,
                                         style.norm, style.act)
         self.feature_info = []
         reduction = 2

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..blocks import ClassifierHead, ConvStyle, XceptionBlock, conv_norm_act
-from ..layers import CONV
 from .base import ClassifierModel, KerasEntry, init_weights, make_config
 from .registry import register_model
 
@@ -62,8 +61,8 @@ class XceptionConfig:
     min_input_size: int = 71         # Keras's documented minimum for Xception
 
     def style(self) -> ConvStyle:
-        return ConvStyle(self.dims, self.conv_mode, self.order, self.mid_act, self.act_layer,
-                         self.norm_layer, self.bn_eps, self.bn_momentum, self.segments)
+        """The convolution style these fields name (every style option is a field here)."""
+        return ConvStyle.from_config(self)
 
 
 class Xception(ClassifierModel):
@@ -80,12 +79,11 @@ class Xception(ClassifierModel):
         self.cfg, self.features_only = cfg, features_only
         style, k = cfg.style(), cfg.kernel_size
         s0, s1 = cfg.stem_widths
-        conv = CONV[cfg.dims]
         stem = nn.Sequential(OrderedDict([
-            *conv_norm_act(conv(cfg.in_chans, s0, 3, cfg.stem_stride, cfg.stem_padding), s0,
-                           style.norm, style.act, ("conv1", "bn1", "act1")).named_children(),
-            *conv_norm_act(conv(s0, s1, 3, 1, cfg.stem_padding), s1, style.norm, style.act,
-                           ("conv2", "bn2", "act2")).named_children(),
+            *conv_norm_act(style.conv(cfg.in_chans, s0, 3, cfg.stem_stride, cfg.stem_padding),
+                           s0, style.norm, style.act, ("conv1", "bn1", "act1")).named_children(),
+            *conv_norm_act(style.conv(s0, s1, 3, 1, cfg.stem_padding), s1, style.norm,
+                           style.act, ("conv2", "bn2", "act2")).named_children(),
         ]))
         blocks: OrderedDict[str, nn.Module] = OrderedDict(block1=stem)
         ch, n = s1, 2

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..blocks import ConvStyle, conv_norm_act
 from ..blocks.inception import MultiKernelModule, ResidualStage
-from ..layers import AdaptiveAvgPool1d, PointwiseConv1d
+from ..layers import AdaptiveAvgPool1d
 from .base import ClassifierModel, init_weights, make_config
 from .registry import register_model
 
@@ -47,8 +47,8 @@ class XceptionTimeConfig:
     global_pool: str | None = "avg"
 
     def style(self) -> ConvStyle:
-        return ConvStyle(self.dims, self.conv_mode, self.order, self.mid_act, self.act_layer,
-                         self.norm_layer, self.bn_eps, self.bn_momentum)
+        """The convolution style these fields name (every style option is a field here)."""
+        return ConvStyle.from_config(self)
 
 
 class ConvHead(nn.Module):
@@ -64,7 +64,7 @@ class ConvHead(nn.Module):
         self.num_features = in_ch
         self.pool = AdaptiveAvgPool1d(adaptive_size)  # exports for every length
         self.fc_layers = nn.Sequential(*[
-            conv_norm_act(PointwiseConv1d(c, c // 2), c // 2, style.norm, style.act)
+            conv_norm_act(style.pointwise(c, c // 2), c // 2, style.norm, style.act)
             for c in (in_ch, in_ch // 2)])
         self.style = style
         self.fc = self.make_classifier(num_classes)
@@ -73,8 +73,8 @@ class ConvHead(nn.Module):
         if num_classes == 0:
             return nn.Identity()
         c = self.num_features // 4
-        return conv_norm_act(PointwiseConv1d(c, num_classes), num_classes, self.style.norm,
-                             self.style.act)
+        return conv_norm_act(self.style.pointwise(c, num_classes), num_classes,
+                             self.style.norm, self.style.act)
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         if isinstance(self.fc, nn.Identity) and not pre_logits:
@@ -97,8 +97,7 @@ class XceptionTime(ClassifierModel):
         for s in range(2):
             mods, stage_in = [], ch
             for i in (2 * s, 2 * s + 1):
-                mods.append(MultiKernelModule(ch, cfg.nf * 2**i, cfg.kernels, style,
-                                              segments=cfg.segments))
+                mods.append(MultiKernelModule(ch, cfg.nf * 2**i, cfg.kernels, style))
                 ch = cfg.nf * 2**i * nb
             stages[f"stage{s + 1}"] = ResidualStage(mods, stage_in, ch, style, cfg.residual)
         self.blocks = nn.Sequential(stages)
