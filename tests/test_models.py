@@ -1,11 +1,17 @@
 """Models: the papers' figures, Keras's options, and a sweep over every registered model."""
 
+import dataclasses
+import functools
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
 import dsconv
-from dsconv.blocks import ClassifierHead
+from dsconv.blocks import ClassifierHead, ConvStyle
 from dsconv.cost import profile
+from dsconv.layers import SEPARABLE
 from dsconv.models import model_info
 
 
@@ -215,3 +221,107 @@ def test_every_model_num_classes_is_its_output_count(name):
     assert dsconv.create_model(name, features_only=True, **light(name)).num_classes == 0
     if isinstance(model.head, ClassifierHead):  # Keras's include_top=False: no classifier
         assert dsconv.create_model(name, include_top=False, **light(name)).num_classes == 0
+
+
+# The registry sweep: every model x every convolution-style option, at tiny widths.
+XCEPTION_TINY = dict(stem_widths=(8, 16), entry_widths=(16, 16, 16), middle_width=16,
+                     middle_repeats=1, exit_widths=(16, 24), head_widths=(24, 32))
+TINY = {"xception": XCEPTION_TINY, "xception_standard": XCEPTION_TINY,
+        "xception_mini": XCEPTION_TINY, "xception1d": XCEPTION_TINY,
+        "mobilenet_v1": dict(alpha=0.125), "mobilenet_v1_standard": dict(alpha=0.125),
+        "xceptiontime": dict(nf=4), "xceptiontime_standard": dict(nf=4),
+        "inceptiontime": dict(nf=4)}
+STYLE_OPTIONS = {"conv_mode": ("separable", "standard"), "mid_act": ("relu", "elu"),
+                 "order": ("depthwise_first", "pointwise_first"), "segments": (1, 2)}
+SEPARABLE_TYPES = tuple(SEPARABLE.values())
+
+
+def tiny_model(name, **kw):
+    """`name` at the widths of TINY (a new model needs an entry there), 3 classes."""
+    if name not in TINY:
+        pytest.fail(f"add tiny widths for {name!r} to TINY so the style sweep covers it")
+    return dsconv.create_model(name, num_classes=3, **TINY[name], **kw)
+
+
+@functools.cache
+def tiny_config(name):
+    """The config of `name` at TINY's widths (built once: the sweep asks per option)."""
+    return tiny_model(name).cfg
+
+
+def check_style_reached_the_convs(model, option, value):
+    """The option shows in the built layers, not just in the config."""
+    seps = [m for m in model.modules() if isinstance(m, SEPARABLE_TYPES)]
+    if option == "conv_mode":
+        assert bool(seps) == (value == "separable")
+        return
+    assert seps, "the separable convs are missing"
+    if option == "mid_act":
+        want = {"relu": torch.nn.ReLU, "elu": torch.nn.ELU}[value]
+        assert all(isinstance(s.mid_act, want) for s in seps)
+    else:  # order, segments: attributes of the separable layer
+        assert all(getattr(s, option) == value for s in seps)
+
+
+@pytest.mark.parametrize("option", list(STYLE_OPTIONS))
+@pytest.mark.parametrize("name", dsconv.list_models())
+def test_every_model_takes_or_refuses_every_style_option(name, option):
+    """Forward + backward for each value of a style option the model's config has; a clear
+    ValueError naming the option where it has none (MobileNet fixes order and mid_act)."""
+    cfg = tiny_config(name)
+    if option not in {f.name for f in dataclasses.fields(cfg)}:
+        for value in STYLE_OPTIONS[option]:
+            with pytest.raises(ValueError, match=rf"unknown option\(s\) {option} for "
+                                                 rf"{type(cfg).__name__}; known: "):
+                tiny_model(name, **{option: value})
+        return
+    dims = getattr(cfg, "dims", 2)
+    size = max(cfg.min_input_size, 16) if dims == 1 else cfg.min_input_size
+    x = torch.randn(2, cfg.in_chans, *[size] * dims)
+    for value in STYLE_OPTIONS[option]:
+        # The separable-only options need the separable mode to have an effect.
+        kw = {option: value} if option == "conv_mode" else {option: value,
+                                                            "conv_mode": "separable"}
+        model = tiny_model(name, **kw)
+        check_style_reached_the_convs(model, option, value)
+        out = model(x)
+        assert out.shape == (2, 3)
+        out.logsumexp(1).sum().backward()
+        params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        missing = [n for n, p in params if p.grad is None]
+        assert not missing, f"{kw}: no gradient reached {missing[:5]}"
+        assert all(torch.isfinite(p.grad).all() for _, p in params), kw
+
+
+def test_style_refuses_a_misspelt_order_even_for_the_standard_twin():
+    # The twin builds no separable conv, so the layer's own check never ran: silently accepted.
+    with pytest.raises(ValueError, match=r"order='pointwise-first': expected one of"):
+        dsconv.create_model("xception_standard", order="pointwise-first")
+    with pytest.raises(ValueError, match=r"dims=4: expected 1, 2 or 3"):
+        ConvStyle(dims=4)
+
+
+def test_conv_style_from_config_picks_fields_by_name():
+    cfg = dsconv.models.XceptionTimeConfig(mid_act="elu", segments=2, order="pointwise_first")
+    assert ConvStyle.from_config(cfg) == ConvStyle(
+        dims=1, conv_mode="separable", order="pointwise_first", mid_act="elu", act_layer="relu",
+        norm_layer="batchnorm", bn_eps=1e-5, bn_momentum=0.1, segments=2)
+    mobile = dsconv.models.MobileNetV1Config().style()
+    assert (mobile.dims, mobile.mid_act, mobile.order) == (2, "relu6", "depthwise_first")
+    with pytest.raises(ValueError, match="has field.* act_layer: take them from the config"):
+        ConvStyle.from_config(dsconv.models.MobileNetV1Config(), act_layer="elu")
+
+
+def test_only_conv_style_builds_convolutions():
+    """Blocks and models get every conv from ConvStyle (conv, pointwise, sep_conv), so a style
+    option can never miss a layer."""
+    src = Path(dsconv.__file__).parent
+    pattern = re.compile(r"\b(Conv[123]d|(Separable|Depthwise|Pointwise)Conv[123]d|nn\.Conv"
+                         r"|(CONV|SEPARABLE|POINTWISE|DEPTHWISE)\[)")
+    found = [f"{p.relative_to(src)}:{i}: {line.strip()}"
+             for part in ("blocks", "models") for p in sorted((src / part).glob("*.py"))
+             if p != src / "blocks" / "conv.py"
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if pattern.search(line) and not line.lstrip().startswith(("#", "`"))
+             and "`" not in line]
+    assert not found, "convolutions built outside ConvStyle:\n" + "\n".join(found)

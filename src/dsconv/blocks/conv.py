@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from torch import nn
 
-from ..layers import CONV, SEPARABLE
+from ..layers import CONV, POINTWISE, SEPARABLE
 from ..layers.padding import Padding
+from ..layers.separable import ORDERS
 from .norm_act import get_act, get_norm
 
 CONV_MODES = ("separable", "standard")
@@ -22,20 +24,62 @@ CONV_MODES = ("separable", "standard")
 
 @dataclass(frozen=True)
 class ConvStyle:
-    dims: int = 2                    # 1: sequences, 2: images, 3: volumes
-    conv_mode: str = "separable"     # 'standard' builds the regular-convolution twin
-    order: str = "depthwise_first"   # or 'pointwise_first' (the "extreme Inception" module)
-    mid_act: str | None = None       # activation between depthwise and pointwise (Fig. 10)
-    act_layer: str = "relu"          # the network's activation
+    """How a network builds its convolutions, norms and activations: the one builder of convs.
+
+    Every block and model gets its convolutions from a style (`conv`, `pointwise`, `sep_conv`),
+    so one set of options switches a whole network. Model configs carry the options they let
+    users choose as flat fields of the same names; `from_config` picks them up by name.
+
+    Attributes:
+        dims: spatial dims of the maps, 1 (sequences), 2 (images) or 3 (volumes).
+        conv_mode: 'separable', or 'standard' for the regular-convolution twin: `sep_conv`
+            then builds one regular conv with the same channels, kernel and stride.
+        order: 'depthwise_first' (TensorFlow's SeparableConv) or 'pointwise_first' (the
+            paper's "extreme Inception" module, 1x1 first).
+        mid_act: activation name between the depthwise and pointwise steps (Figure 10 of
+            the Xception paper; None: none, the paper's best).
+        act_layer: the network's activation name ('relu', 'relu6', 'elu', 'gelu', 'silu').
+        norm_layer: the normalisation name ('batchnorm').
+        bn_eps: the norm's epsilon (Keras's BatchNormalization default 1e-3).
+        bn_momentum: the norm's momentum, PyTorch convention (Keras's 0.99 is 0.01 here).
+        segments: groups of the separable conv's spatial step, the Inception spectrum: None
+            depthwise (one per channel), 1 a regular conv beside the 1x1, between: Inception.
+    """
+
+    dims: int = 2
+    conv_mode: str = "separable"
+    order: str = "depthwise_first"
+    mid_act: str | None = None
+    act_layer: str = "relu"
     norm_layer: str = "batchnorm"
-    bn_eps: float = 1e-3             # Keras's BatchNormalization defaults
-    bn_momentum: float = 0.01        # PyTorch convention (Keras's 0.99)
-    segments: int | None = None      # groups of the spatial step: None depthwise, 1 regular
+    bn_eps: float = 1e-3
+    bn_momentum: float = 0.01
+    segments: int | None = None
 
     def __post_init__(self) -> None:
+        if self.dims not in CONV:
+            raise ValueError(f"dims={self.dims!r}: expected 1, 2 or 3")
         if self.conv_mode not in CONV_MODES:
             raise ValueError(f"conv_mode={self.conv_mode!r}: expected one of {CONV_MODES}")
+        if self.order not in ORDERS:
+            # Checked here too: the 'standard' twin never reaches the separable layer's check.
+            raise ValueError(f"order={self.order!r}: expected one of {ORDERS}")
         get_act(self.act_layer), get_act(self.mid_act)  # unknown names fail at build time
+
+    @classmethod
+    def from_config(cls, cfg: object, **fixed: Any) -> ConvStyle:
+        """The style a model config names: each ConvStyle field the config has, by name.
+
+        fixed: the options the model does not let users choose (MobileNet: dims=2 and
+        mid_act=its act_layer); they may not shadow a field of the config, which would be
+        silently ignored. Options in neither keep ConvStyle's defaults.
+        """
+        names = [f.name for f in fields(cls)]
+        shadowed = sorted(n for n in fixed if hasattr(cfg, n))
+        if shadowed:
+            raise ValueError(f"{type(cfg).__name__} has field(s) {', '.join(shadowed)}: "
+                             "take them from the config, not from `fixed`")
+        return cls(**{n: getattr(cfg, n) for n in names if hasattr(cfg, n)}, **fixed)
 
     def act(self) -> nn.Module:
         """A new activation layer."""
@@ -46,6 +90,15 @@ class ConvStyle:
         """A factory channels -> normalisation layer."""
         return get_norm(self.norm_layer, self.dims, self.bn_eps, self.bn_momentum)
 
+    def conv(self, in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1,
+             padding: Padding = "same") -> nn.Module:
+        """A regular conv, in both conv modes (stems): (N, in_ch, *S) -> (N, out_ch, *S')."""
+        return CONV[self.dims](in_ch, out_ch, kernel_size, stride, padding)
+
+    def pointwise(self, in_ch: int, out_ch: int, stride: int = 1) -> nn.Module:
+        """A 1x1 conv (bottlenecks, shortcuts, conv heads): (N, in_ch, *S) -> (N, out_ch, *S')."""
+        return POINTWISE[self.dims](in_ch, out_ch, stride)
+
     def sep_conv(self, in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1,
                  padding: Padding = "same", mid_norm: bool = False) -> nn.Module:
         """A separable conv (or, for the twin, a regular one): (N, in_ch, *S) -> (N, out_ch, *S').
@@ -53,7 +106,7 @@ class ConvStyle:
         mid_norm: a norm between the depthwise and pointwise steps (MobileNet's).
         """
         if self.conv_mode == "standard":
-            return CONV[self.dims](in_ch, out_ch, kernel_size, stride, padding)
+            return self.conv(in_ch, out_ch, kernel_size, stride, padding)
         return SEPARABLE[self.dims](in_ch, out_ch, kernel_size, stride, padding,
                                     order=self.order, mid_norm=self.norm if mid_norm else None,
                                     mid_act=get_act(self.mid_act), segments=self.segments)

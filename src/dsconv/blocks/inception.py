@@ -12,31 +12,28 @@ serves both ends of the spectrum: `ConvStyle.conv_mode` picks separable or stand
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
-from ..layers import MAXPOOL, POINTWISE
+from ..layers import MAXPOOL
 from .conv import ConvStyle, conv_norm_act
 
 
 class MultiKernelModule(nn.Module):
-    """(N, in_ch, L) -> (N, 4 * nf, L)."""
+    """(N, in_ch, L) -> (N, 4 * nf, L).
+
+    Every conv comes from `style`: the branches from `style.sep_conv` (separable with the
+    style's order, mid_act and segments, or the regular twin), the 1x1s from `style.pointwise`.
+    """
 
     def __init__(self, in_ch: int, nf: int, kernels: tuple[int, ...], style: ConvStyle,
-                 bottleneck: bool = True, norm_act: bool = False,
-                 segments: int | None = None) -> None:
+                 bottleneck: bool = True, norm_act: bool = False) -> None:
         super().__init__()
-        d = style.dims
-        self.bottleneck = POINTWISE[d](in_ch, nf) if bottleneck else nn.Identity()
+        self.bottleneck = style.pointwise(in_ch, nf) if bottleneck else nn.Identity()
         ch = nf if bottleneck else in_ch
-        if segments is not None:
-            style = dataclasses.replace(style, segments=segments)
-        # The style builds them (separable, or the regular twin), so mid_act names work here too.
         self.convs = nn.ModuleList(style.sep_conv(ch, nf, k) for k in kernels)
-        self.pool = MAXPOOL[d](3, 1)
-        self.pool_conv = POINTWISE[d](in_ch, nf)
+        self.pool = MAXPOOL[style.dims](3, 1)
+        self.pool_conv = style.pointwise(in_ch, nf)
         out = nf * (len(kernels) + 1)
         self.bn = style.norm(out) if norm_act else nn.Identity()
         self.act = style.act() if norm_act else nn.Identity()
@@ -51,7 +48,7 @@ def shortcut(in_ch: int, out_ch: int, style: ConvStyle) -> nn.Module:
     """The residual path: BN alone when the widths agree, else a 1x1 conv + BN (tsai's)."""
     if in_ch == out_ch:
         return style.norm(in_ch)
-    return conv_norm_act(POINTWISE[style.dims](in_ch, out_ch), out_ch, style.norm, None)
+    return conv_norm_act(style.pointwise(in_ch, out_ch), out_ch, style.norm, None)
 
 
 class ResidualStage(nn.Module):

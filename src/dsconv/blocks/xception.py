@@ -13,7 +13,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..layers import MAXPOOL, POINTWISE
+from ..layers import MAXPOOL
 from .conv import ConvStyle, conv_norm_act
 
 
@@ -31,7 +31,7 @@ class XceptionBlock(nn.Module):
         self.residual = residual
         self.shortcut: nn.Module | None = None
         if residual and (stride != 1 or in_ch != out_ch):
-            self.shortcut = conv_norm_act(POINTWISE[style.dims](in_ch, out_ch, stride), out_ch,
+            self.shortcut = conv_norm_act(style.pointwise(in_ch, out_ch, stride), out_ch,
                                           style.norm, None)
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         ch = in_ch

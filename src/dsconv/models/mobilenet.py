@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from ..blocks import ClassifierHead, ConvStyle, conv_norm_act
-from ..layers import Conv2d
 from .base import ClassifierModel, KerasEntry, init_weights, make_config
 from .registry import register_model
 
@@ -39,32 +39,55 @@ MOBILENET_V1_BLOCKS: tuple[tuple[int, int], ...] = (
 
 @dataclass
 class MobileNetV1Config:
-    num_classes: int = 1000          # classifier outputs (0: pooled features)
-    in_chans: int = 3                # input channels
-    alpha: float = 1.0               # width multiplier (paper: 1.0, 0.75, 0.5, 0.25)
-    stem_width: int = 32             # conv1's width before alpha
-    include_top: bool = True         # global pool + classifier (Keras's include_top)
-    global_pool: str | None = "avg"  # 'avg' | 'max' | None when include_top=False
-    drop_rate: float = 1e-3          # Keras's default dropout before the classifier
-    act_layer: str = "relu6"         # Keras: ReLU6; the paper says ReLU
-    conv_mode: str = "separable"     # 'standard' builds the full-convolution twin (Table 4)
-    keras_padding: bool = True       # stride-2 depthwise: Keras's (0, 1) zero pad + 'valid'
+    """MobileNet v1's options; a model file stores them flat (`dataclasses.asdict`).
+
+    Attributes:
+        num_classes: classifier outputs (0: pooled features).
+        in_chans: input channels.
+        alpha: the width multiplier (the paper: 1.0, 0.75, 0.5, 0.25).
+        stem_width: conv1's width before alpha.
+        include_top: global pool + classifier (Keras's include_top).
+        global_pool: 'avg' | 'max' | None (None only without a top).
+        drop_rate: dropout before the classifier (Keras's default 1e-3).
+        act_layer: the network's activation, also after each depthwise step (Keras: ReLU6;
+            the paper says ReLU).
+        conv_mode, norm_layer, bn_eps, bn_momentum: the convolution style, as `ConvStyle`
+            documents them; 'standard' builds the full-convolution twin (Table 4). BN
+            defaults are Keras's (eps 1e-3, momentum 0.99 = 0.01 here).
+        keras_padding: stride-2 depthwise convs pad Keras's way, (0, 1) zeros + 'valid'.
+        min_input_size: the smallest side accepted (Keras's 32).
+
+    The paper's design fixes the rest of the style: images (dims 2), depthwise first, BN +
+    act_layer between the two steps, depthwise (no segments); `order`, `mid_act` and
+    `segments` are refused as unknown options.
+    """
+
+    num_classes: int = 1000
+    in_chans: int = 3
+    alpha: float = 1.0
+    stem_width: int = 32
+    include_top: bool = True
+    global_pool: str | None = "avg"
+    drop_rate: float = 1e-3
+    act_layer: str = "relu6"
+    conv_mode: str = "separable"
+    keras_padding: bool = True
     norm_layer: str = "batchnorm"
-    bn_eps: float = 1e-3             # Keras's BatchNormalization epsilon
-    bn_momentum: float = 0.01        # PyTorch convention: Keras's momentum 0.99
-    min_input_size: int = 32         # Keras's minimum
+    bn_eps: float = 1e-3
+    bn_momentum: float = 0.01
+    min_input_size: int = 32
 
     def style(self) -> ConvStyle:
-        # The depthwise step is followed by BN + the network's activation (mid_act).
-        return ConvStyle(2, self.conv_mode, "depthwise_first", self.act_layer, self.act_layer,
-                         self.norm_layer, self.bn_eps, self.bn_momentum)
+        """The convolution style: images, depthwise first, and the depthwise step followed by
+        BN + the network's activation (mid_act = act_layer), as in the paper's Figure 3."""
+        return ConvStyle.from_config(self, dims=2, mid_act=self.act_layer)
 
 
 class MobileNetV1(ClassifierModel):
     """MobileNet v1: `forward_features` (N, C, H, W) -> (N, 1024*alpha, H/32, W/32)."""
 
     def __init__(self, cfg: MobileNetV1Config | None = None, features_only: bool = False,
-                 **overrides) -> None:
+                 **overrides: Any) -> None:
         super().__init__()
         cfg = make_config(MobileNetV1Config, cfg, overrides)
         if not cfg.alpha > 0:
@@ -73,7 +96,7 @@ class MobileNetV1(ClassifierModel):
         style = cfg.style()
         ch = int(cfg.stem_width * cfg.alpha)
         blocks: OrderedDict[str, nn.Module] = OrderedDict()
-        blocks["conv1"] = conv_norm_act(Conv2d(cfg.in_chans, ch, 3, 2, "same"), ch,
+        blocks["conv1"] = conv_norm_act(style.conv(cfg.in_chans, ch, 3, 2, "same"), ch,
                                         style.norm, style.act)
         self.feature_info = []
         reduction = 2
@@ -110,12 +133,12 @@ class MobileNetV1(ClassifierModel):
 
 @register_model(input_size=(224, 224), keras_classifier="conv_preds",
                 expected=dict(params=4_231_976, bn_stats=21_888, macs=569e6, top1=0.706))
-def mobilenet_v1(**kw) -> MobileNetV1:
+def mobilenet_v1(**kw: Any) -> MobileNetV1:
     """MobileNet v1 1.0 (Keras-exact: ReLU6, Keras padding)."""
     return MobileNetV1(**kw)
 
 
 @register_model(input_size=(224, 224), expected=dict(params=29.3e6, macs=4866e6))
-def mobilenet_v1_standard(**kw) -> MobileNetV1:
+def mobilenet_v1_standard(**kw: Any) -> MobileNetV1:
     """MobileNet v1's full-convolution twin (Table 4)."""
     return MobileNetV1(**{"conv_mode": "standard", **kw})

@@ -22,48 +22,73 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from ..blocks import ClassifierHead, ConvStyle, XceptionBlock, conv_norm_act
-from ..layers import CONV
 from .base import ClassifierModel, KerasEntry, init_weights, make_config
 from .registry import register_model
 
 
 @dataclass
 class XceptionConfig:
-    num_classes: int = 1000          # classifier outputs (ImageNet: 1000; 0: pooled features)
-    in_chans: int = 3                # input channels (RGB)
-    dims: int = 2                    # 2: images; 1: sequences (xception1d)
-    kernel_size: int = 3             # of every separable conv (long kernels suit sequences)
-    stem_widths: tuple[int, int] = (32, 64)    # block1's two regular convs
-    stem_stride: int = 2             # stride of block1_conv1 (1 suits tiny images)
-    stem_padding: str = "valid"      # Keras: 'valid' (299 -> 149 -> 147)
-    entry_widths: tuple[int, ...] = (128, 256, 728)  # one strided residual block each
-    middle_width: int = 728          # channels through the middle flow
-    middle_repeats: int = 8          # the paper repeats the middle block 8 times
-    exit_widths: tuple[int, int] = (728, 1024)   # block13's two separable convs
-    head_widths: tuple[int, int] = (1536, 2048)  # block14's two separable convs
-    include_top: bool = True         # global pool + classifier (Keras's include_top)
-    global_pool: str | None = "avg"  # 'avg' | 'max' | None (Keras's pooling when no top)
-    drop_rate: float = 0.0           # dropout before the classifier (paper's recipe: 0.5)
-    fc_layers: tuple[int, ...] = ()  # the paper's optional FC layers, e.g. (4096, 4096)
-    residual: bool = True            # the residual shortcuts (paper's ablation, Figure 9)
-    mid_act: str | None = None       # activation inside each separable conv (Figure 10)
-    order: str = "depthwise_first"   # or 'pointwise_first' (the "extreme Inception" module)
-    conv_mode: str = "separable"     # 'standard' builds the regular-convolution twin
-    segments: int | None = None      # the Inception spectrum: groups of each spatial step
-                                     # (None: depthwise; 1: a regular conv beside the 1x1)
-    act_layer: str = "relu"          # the network's activation
+    """Xception's options; a model file stores them flat (`dataclasses.asdict`).
+
+    Attributes:
+        num_classes: classifier outputs (ImageNet: 1000; 0: pooled features).
+        in_chans: input channels (3: RGB).
+        dims: 2 for images, 1 for sequences (xception1d), 3 for volumes.
+        kernel_size: of every separable conv (long kernels suit sequences).
+        stem_widths: block1's two regular convs.
+        stem_stride: stride of block1_conv1 (1 suits tiny images).
+        stem_padding: of both stem convs; Keras's 'valid' (299 -> 149 -> 147).
+        entry_widths: the entry flow, one strided residual block each.
+        middle_width: channels through the middle flow.
+        middle_repeats: middle blocks (the paper: 8).
+        exit_widths: block13's two separable convs.
+        head_widths: block14's two separable convs.
+        include_top: global pool + classifier (Keras's include_top).
+        global_pool: 'avg' | 'max' | None (Keras's pooling, None only without a top).
+        drop_rate: dropout before the classifier (the paper's recipe: 0.5).
+        fc_layers: the paper's optional FC layers before the classifier, e.g. (4096, 4096).
+        residual: the residual shortcuts (off: the paper's Figure 9 ablation).
+        mid_act, order, conv_mode, segments, act_layer, norm_layer, bn_eps, bn_momentum:
+            the convolution style, as `ConvStyle` documents them; every style option is
+            open here. BN defaults are Keras's (eps 1e-3, momentum 0.99 = 0.01 here).
+        min_input_size: the smallest side accepted (Keras's documented 71).
+    """
+
+    num_classes: int = 1000
+    in_chans: int = 3
+    dims: int = 2
+    kernel_size: int = 3
+    stem_widths: tuple[int, int] = (32, 64)
+    stem_stride: int = 2
+    stem_padding: str = "valid"
+    entry_widths: tuple[int, ...] = (128, 256, 728)
+    middle_width: int = 728
+    middle_repeats: int = 8
+    exit_widths: tuple[int, int] = (728, 1024)
+    head_widths: tuple[int, int] = (1536, 2048)
+    include_top: bool = True
+    global_pool: str | None = "avg"
+    drop_rate: float = 0.0
+    fc_layers: tuple[int, ...] = ()
+    residual: bool = True
+    mid_act: str | None = None
+    order: str = "depthwise_first"
+    conv_mode: str = "separable"
+    segments: int | None = None
+    act_layer: str = "relu"
     norm_layer: str = "batchnorm"
-    bn_eps: float = 1e-3             # Keras's BatchNormalization epsilon
-    bn_momentum: float = 0.01        # PyTorch convention: Keras's momentum 0.99
-    min_input_size: int = 71         # Keras's documented minimum for Xception
+    bn_eps: float = 1e-3
+    bn_momentum: float = 0.01
+    min_input_size: int = 71
 
     def style(self) -> ConvStyle:
-        return ConvStyle(self.dims, self.conv_mode, self.order, self.mid_act, self.act_layer,
-                         self.norm_layer, self.bn_eps, self.bn_momentum, self.segments)
+        """The convolution style these fields name (every style option is a field here)."""
+        return ConvStyle.from_config(self)
 
 
 class Xception(ClassifierModel):
@@ -74,18 +99,17 @@ class Xception(ClassifierModel):
     """
 
     def __init__(self, cfg: XceptionConfig | None = None, features_only: bool = False,
-                 **overrides) -> None:
+                 **overrides: Any) -> None:
         super().__init__()
         cfg = make_config(XceptionConfig, cfg, overrides)
         self.cfg, self.features_only = cfg, features_only
         style, k = cfg.style(), cfg.kernel_size
         s0, s1 = cfg.stem_widths
-        conv = CONV[cfg.dims]
         stem = nn.Sequential(OrderedDict([
-            *conv_norm_act(conv(cfg.in_chans, s0, 3, cfg.stem_stride, cfg.stem_padding), s0,
-                           style.norm, style.act, ("conv1", "bn1", "act1")).named_children(),
-            *conv_norm_act(conv(s0, s1, 3, 1, cfg.stem_padding), s1, style.norm, style.act,
-                           ("conv2", "bn2", "act2")).named_children(),
+            *conv_norm_act(style.conv(cfg.in_chans, s0, 3, cfg.stem_stride, cfg.stem_padding),
+                           s0, style.norm, style.act, ("conv1", "bn1", "act1")).named_children(),
+            *conv_norm_act(style.conv(s0, s1, 3, 1, cfg.stem_padding), s1, style.norm,
+                           style.act, ("conv2", "bn2", "act2")).named_children(),
         ]))
         blocks: OrderedDict[str, nn.Module] = OrderedDict(block1=stem)
         ch, n = s1, 2
@@ -147,13 +171,13 @@ def _feature_info(cfg: XceptionConfig, last: int) -> list[dict]:
 
 @register_model(input_size=(299, 299), keras_classifier="predictions",
                 expected=dict(params=22_855_952, bn_stats=54_528, top1=0.790))
-def xception(**kw) -> Xception:
+def xception(**kw: Any) -> Xception:
     """Xception as in the paper and keras.applications (299x299)."""
     return Xception(**kw)
 
 
 @register_model(input_size=(299, 299))
-def xception_standard(**kw) -> Xception:
+def xception_standard(**kw: Any) -> Xception:
     """Xception's twin: every separable conv a regular conv."""
     return Xception(**{"conv_mode": "standard", **kw})
 
@@ -169,7 +193,7 @@ XCEPTION_MINI = dict(
 
 
 @register_model(input_size=(32, 32))
-def xception_mini(**kw) -> Xception:
+def xception_mini(**kw: Any) -> Xception:
     """A small Xception (4 middle blocks, <=256 ch) for 8-64 px images."""
     return Xception(**{**XCEPTION_MINI, **kw})
 
@@ -182,6 +206,6 @@ XCEPTION_1D = dict(
 
 
 @register_model(input_size=(512,))
-def xception1d(**kw) -> Xception:
+def xception1d(**kw: Any) -> Xception:
     """Xception's entry / middle / exit flows in 1-D, kernel 9, for long sequences."""
     return Xception(**{**XCEPTION_1D, **kw})
