@@ -131,3 +131,43 @@ def test_model_base_runs_1d_xception_with_features_and_classifier_reset():
         assert m(x).shape == (2, 96)  # timm's convention: pooled features
     with pytest.raises(ValueError, match=r"shaped \(N, 6, L\)"):
         m(torch.randn(6, 128))
+
+
+# Kinds of data, and the spec prefixes that name them: only the modalities (and each kind's own
+# readers in data/) may test them; everything else asks `dsconv.data.modality_of`.
+KIND_WORDS = {"image", "images", "series", "text", "kind", "aeon:", "synthetic:", "digits"}
+KIND_OWNERS = ("data/modalities/", "data/series.py", "data/series_io.py", "data/synthetic.py",
+               "data/ts_file.py", "data/images.py", "data/digits.py")
+
+
+def kind_tests(tree: ast.AST) -> list[int]:
+    """Lines that compare with, look up or prefix-test a kind word or a spec prefix."""
+    lines = []
+    for node in ast.walk(tree):
+        consts = []
+        if isinstance(node, ast.Compare):
+            consts = [node.left, *node.comparators]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in ("startswith", "get", "endswith"):
+            consts = node.args[:1]
+        elif isinstance(node, ast.Subscript):
+            consts = [node.slice]
+        if any(isinstance(c, ast.Constant) and c.value in KIND_WORDS for c in consts):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_modalities_test_a_kind_of_data_by_string():
+    bad = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC).as_posix()
+        if rel.startswith(KIND_OWNERS):
+            continue
+        bad += [f"{rel}:{n}" for n in kind_tests(ast.parse(path.read_text()))]
+    assert not bad, "ask the modality instead of testing a kind by string:\n" + "\n".join(bad)
+
+
+def test_the_kind_checker_sees_the_forms_it_forbids():
+    text = ('a = pre.get("kind") == "series"\nb = spec.startswith("aeon:")\n'
+            'c = d["kind"]\nd = unit == "images"\ne = x == "other"\n')
+    assert sorted(kind_tests(ast.parse(text))) == [1, 1, 2, 3, 4]
