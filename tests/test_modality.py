@@ -103,3 +103,14 @@ def test_evaluate_a_model_trained_on_synthetic_shapes(tmp_path):
         evaluate(save_model(create_model("xception_mini", num_classes=2), tmp_path / "x",
                             "xception_mini", ["p", "q"], ImagePreprocess((24, 24), 3)),
                  data=spec, workers=0)
+
+
+def test_bundled_images_keep_their_channels_under_an_init_file():
+    from dsconv.data import DataSettings
+
+    image = modality_of(None)
+    got = image.training_data(DataSettings(None, init_chans=3), "xception_mini")
+    assert got.preprocess == ImagePreprocess((16, 16), 1) and got.val_name == "test"
+    shapes = image.training_data(DataSettings("synthetic:shapes?train=10&test=10",
+                                                   init_chans=1), "xception_mini")
+    assert shapes.preprocess.in_chans == 3  # the shapes are rendered in colour

@@ -179,10 +179,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse impossible settings before any work, naming the flag and what it takes."""
-        if self.out is None:  # one folder per data set: a second data set is not refused
-            self.out = f"runs/{modality_of(self.data).run_name(self.data)}"
         for f in dataclasses.fields(self):
             _check_type(f.name, str(f.type), getattr(self, f.name))
+        if self.out is None:  # one folder per data set: a second data set is not refused
+            self.out = f"runs/{modality_of(self.data).run_name(self.data)}"
         for name, ok, need in _CHECKS:
             value = getattr(self, name)
             if value is not None and not ok(value):

@@ -77,11 +77,10 @@ def setup(cfg: TrainConfig) -> Run:
 
 
 def data_settings(cfg: TrainConfig, init_config: dict) -> DataSettings:
-    """What the run asks of its data. Channels: --model-args in_chans, else the --init file's
-    (a fine-tuned model keeps its input), else the data's own."""
-    in_chans = cfg.model_args.get("in_chans", init_config.get("in_chans"))
+    """What the run asks of its data, from its config and the --init file's model config."""
     return DataSettings(cfg.data, cfg.img_size, cfg.normalize, cfg.augment, cfg.hflip,
-                        cfg.val_split, cfg.seed, in_chans)
+                        cfg.val_split, cfg.seed, cfg.model_args.get("in_chans"),
+                        init_config.get("in_chans"))
 
 
 def pick_precision(cfg: TrainConfig, state: dict | None, model: nn.Module,

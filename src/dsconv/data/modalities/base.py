@@ -36,7 +36,8 @@ class DataSettings:
     hflip: bool = True               # images: horizontal flips when augmenting
     val_split: float = 0.1           # held-out fraction where the data has no split of its own
     seed: int = 0                    # of the held-out split and of augmentation
-    in_chans: int | None = None      # asked by --model-args or the --init file (None: the data's)
+    in_chans: int | None = None      # asked by --model-args in_chans (None: the data's)
+    init_chans: int | None = None    # the --init file's model's (kept where the data allows)
 
 
 @dataclass

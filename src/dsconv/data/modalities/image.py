@@ -112,12 +112,12 @@ class ImageModality(Modality):
             chans = settings.in_chans or 1
             train, val = digits(size, settings.seed)
             val_name = "test"
-        elif _is_synthetic(spec):
+        elif _is_synthetic(spec):  # rendered in colour, whatever the --init model took
             chans = settings.in_chans or 3
             train, val = load_synthetic(spec, size)
             val_name = "validation"
-        else:
-            chans = settings.in_chans or 3
+        else:  # a fine-tuned model keeps its input channels; the folder's images follow
+            chans = settings.in_chans or settings.init_chans or 3
             cfg = DataConfig(img_size=size, normalize=settings.normalize,
                              augment=settings.augment, hflip=settings.hflip,
                              val_split=settings.val_split, seed=settings.seed)
