@@ -30,7 +30,8 @@ class ModelInfo:
     images, (L,) for series), normalize (the input scaling images get: 'tf' or 'imagenet';
     series are standardised from their data), keras_classifier (Keras's classifier layer name,
     when Keras ships the model), expected (figures of the default config the tests check,
-    e.g. params).
+    e.g. params), tokens (True: a sequence-to-sequence model over token ids, whose
+    input_size is (max tokens,)).
     """
 
     name: str
@@ -40,6 +41,7 @@ class ModelInfo:
     normalize: str = "tf"            # image input scaling the design expects: 'tf' | 'imagenet'
     keras_classifier: str | None = None  # Keras's classifier layer name, if Keras ships it
     expected: dict = field(default_factory=dict)  # figures of the default config (tests check)
+    tokens: bool = False             # takes token ids (text: a translation model), not values
 
     @property
     def dims(self) -> int:
@@ -50,14 +52,15 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(input_size: tuple[int, ...], normalize: str = "tf",
-                   keras_classifier: str | None = None, expected: dict | None = None
+                   keras_classifier: str | None = None, expected: dict | None = None,
+                   tokens: bool = False
                    ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register `fn` under its own name; its docstring's first line describes it."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         doc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
         _REGISTRY[fn.__name__] = ModelInfo(fn.__name__, fn, doc, tuple(input_size), normalize,
-                                           keras_classifier, dict(expected or {}))
+                                           keras_classifier, dict(expected or {}), tokens)
         return fn
 
     return wrap

@@ -69,7 +69,7 @@ class Modality:
 
     def accepts(self, info: Any) -> bool:
         """Whether a registered model (its ModelInfo) takes inputs of this kind."""
-        return info.dims == self.dims
+        return not info.tokens and info.dims == self.dims
 
     def run_name(self, spec: str | None) -> str:
         """A short name for the data, for the default run folder runs/<name>."""
