@@ -27,7 +27,7 @@ from .modalities import (
     read_preprocess,
 )
 from .preprocess import Preprocess
-from .sampling import epoch_order, sample_generator
+from .sampling import epoch_batches, epoch_order, sample_generator, split_batch
 from .series import (
     SeriesDataset,
     SeriesPreprocess,
@@ -44,6 +44,7 @@ from .transforms import NORMALIZATIONS, normalize, open_image
 __all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input",
            "IMAGE_EXTENSIONS", "DataConfig", "ImageFolder", "TensorImages", "collate",
            "find_images", "image_folders", "labelled_images", "labelled_split", "epoch_order",
+           "epoch_batches", "split_batch",
            "sample_generator", "NORMALIZATIONS", "normalize", "open_image", "SeriesDataset",
            "SeriesPreprocess", "list_aeon_datasets", "load_series",
            "labelled_series", "read_series_file", "SERIES_SUFFIXES", "as_series_list",

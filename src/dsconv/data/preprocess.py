@@ -27,6 +27,11 @@ class Preprocess:
         """One input's shape without the batch: (in_chans, *input_size)."""
         return (self.in_chans, *self.input_size)
 
+    def model_args(self, classes: list[str]) -> dict[str, Any]:
+        """What a model trained on this data is built with, besides its own config: a
+        classifier's classes and input channels (a translator's vocabulary instead)."""
+        return {"num_classes": len(classes), "in_chans": self.in_chans}
+
     def to_dict(self) -> dict[str, Any]:
         """The record as the model file's metadata holds it (JSON types)."""
         return json_ready({"kind": self.kind, **dataclasses.asdict(self)})

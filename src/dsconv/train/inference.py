@@ -8,6 +8,7 @@ the preprocessing).
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +17,12 @@ import torch
 from ..data import labelled_split, modality_named
 from ..data.modalities import Inputs
 from ..deploy import onnx_metadata, onnx_session
+from ..models.seq2seq import Seq2Seq
+from ..utils import atomic_write_text
 from ..weights import ModelMeta, load_model, sniff_format
 from ..weights.modelfile import parse_meta
 from .metrics import run_eval, write_eval_reports
+from .translation import score, translate, translate_ids
 
 
 def load_runner(weights: str | Path, model: str | None = None, **overrides
@@ -28,18 +32,22 @@ def load_runner(weights: str | Path, model: str | None = None, **overrides
         meta = parse_meta(onnx_metadata(weights), str(weights))
         return onnx_session(weights), meta
     net, meta = load_model(weights, model, **overrides)
+    return _runner(net), meta
 
+
+def _runner(net: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return net(x)
 
-    return run, meta
+    return run
 
 
 def evaluate(weights: str | Path, data: str | Path | None = None, out: str | Path | None = None,
              batch_size: int = 128, workers: int = 2, model: str | None = None,
-             **overrides) -> dict:
-    """Top-1/top-5/per-class accuracy and confusion matrix of a model file.
+             beam: int = 4, length_penalty: float = 0.6, **overrides) -> dict:
+    """Top-1/top-5/per-class accuracy and confusion matrix of a model file; for a translation
+    model, sacreBLEU and chrF (see `evaluate_translation`; beam, length_penalty: its decoding).
 
     data: an ImageFolder root (its val/ or test/ subfolder if present; else, when it is the
     folder the model was trained on, the images its run held out, as recorded in the model
@@ -49,6 +57,9 @@ def evaluate(weights: str | Path, data: str | Path | None = None, out: str | Pat
     measured (e.g. "DIR (held-out 10% of the training folder)").
     """
     net, meta = load_model(weights, model, **overrides)
+    if isinstance(net, Seq2Seq):
+        return evaluate_translation(net, meta, data, out or Path(weights).parent / "eval",
+                                    beam, length_penalty)
     classes = meta.classes or [str(i) for i in range(meta.config["num_classes"])]
     dataset = labelled_split(meta.preprocess, classes, data, meta.provenance)
     metrics = run_eval(net, dataset, len(classes), batch_size, workers if data else 0)
@@ -62,8 +73,26 @@ def evaluate(weights: str | Path, data: str | Path | None = None, out: str | Pat
     return metrics
 
 
+def evaluate_translation(net: Seq2Seq, meta: ModelMeta, data: str | Path | None, out: Path,
+                         beam: int = 4, length_penalty: float = 0.6) -> dict:
+    """sacreBLEU and chrF (with their signatures) of a translation model on a pair of files
+    (`data`: PREFIX.SRC-TGT or a .tsv; None: the validation pairs beside its training data).
+    Writes the translations, one a line, and the scores to `out`."""
+    pairs = labelled_split(meta.preprocess, [], data, meta.provenance)
+    hyps = translate(net, meta.preprocess, pairs.sources, beam, length_penalty)
+    figures = score(hyps, pairs.references)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "translations.txt", "".join(h + "\n" for h in hyps))
+    figures.update(split=getattr(pairs, "split_name", str(data)), n=len(hyps), beam=beam,
+                   length_penalty=length_penalty,
+                   unit=modality_named(meta.preprocess.kind).unit)
+    atomic_write_text(out / "scores.json", json.dumps(figures, indent=1))
+    figures["reports"] = [str(out / "translations.txt"), str(out / "scores.json")]
+    return figures
+
+
 def predict(weights: str | Path, inputs: Inputs, top: int = 5, model: str | None = None,
-            **overrides) -> list[dict]:
+            beam: int = 4, length_penalty: float = 0.6, **overrides) -> list[dict]:
     """The top classes of each input: [{'input', 'top': [(class, probability), ...]}, ...].
 
     inputs, one of:
@@ -80,8 +109,18 @@ def predict(weights: str | Path, inputs: Inputs, top: int = 5, model: str | None
     file or folder that cannot be used gets {'input', 'error': why} and the others are still
     predicted; a series longer than the model's length gets 'note' (it was truncated), and
     results from a file have 'file'.
+
+    A translation model takes text files (one sentence a line) or an open text stream, and
+    gives {'input' (FILE:LINE), 'source', 'translation'} per line (beam search: `beam`,
+    `length_penalty`); `top` does not apply.
     """
-    run, meta = load_runner(weights, model, **overrides)
+    if sniff_format(weights) == "onnx":
+        run, meta = load_runner(weights, model, **overrides)
+    else:
+        net, meta = load_model(weights, model, **overrides)
+        if isinstance(net, Seq2Seq):
+            return predict_translation(net, meta, inputs, beam, length_penalty)
+        run = _runner(net)
     classes = meta.classes or [str(i) for i in range(meta.config.get("num_classes", 0))]
     results = []
     for entry, x in modality_named(meta.preprocess.kind).predict_inputs(meta.preprocess, inputs):
@@ -90,6 +129,22 @@ def predict(weights: str | Path, inputs: Inputs, top: int = 5, model: str | None
             p, idx = probs.topk(min(top, len(classes)))
             entry["top"] = [(classes[j], float(q)) for q, j in zip(p.tolist(), idx.tolist())]
         results.append(entry)
+    return results
+
+
+def predict_translation(net: Seq2Seq, meta: ModelMeta, inputs: Inputs, beam: int = 4,
+                        length_penalty: float = 0.6) -> list[dict]:
+    """Each input line's translation (see `predict`); lines that cannot be used keep their
+    place with an 'error'."""
+    results, sources = [], []
+    for entry, x in modality_named(meta.preprocess.kind).predict_inputs(meta.preprocess, inputs):
+        results.append(entry)
+        if x is not None:
+            sources.append((entry, x))
+    ids = translate_ids(net, [x for _, x in sources], beam, length_penalty)
+    decode = meta.preprocess.tokenizer_model.decode
+    for (entry, _), t in zip(sources, ids):
+        entry["translation"] = decode(t)
     return results
 
 

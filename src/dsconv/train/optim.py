@@ -9,8 +9,10 @@ from .config import Recipe
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:
-    """Names of the classifier head's parameters (what fine-tuning trains first)."""
-    return {f"head.{n}" for n, _ in model.head.named_parameters()}
+    """Names of the classifier head's parameters (what fine-tuning trains first; none in a
+    model without a `head`, such as a translation model, whose output layer is its embedding)."""
+    head = getattr(model, "head", None)
+    return {f"head.{n}" for n, _ in head.named_parameters()} if head is not None else set()
 
 
 def make_optimizer(model: nn.Module, r: Recipe, base_lr_scale: float = 1.0
@@ -29,7 +31,7 @@ def make_optimizer(model: nn.Module, r: Recipe, base_lr_scale: float = 1.0
     if r.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=r.lr, momentum=r.momentum, nesterov=False)
     if r.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=r.lr)
+        return torch.optim.AdamW(groups, lr=r.lr, betas=(0.9, r.beta2))
     raise ValueError(f"optimizer={r.optimizer!r}: expected 'adamw' or 'sgd'")
 
 

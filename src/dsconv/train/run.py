@@ -13,12 +13,13 @@ import torch
 from torch import nn
 
 from ..data import Preprocess
+from ..models.seq2seq import Seq2Seq
 from .config import Recipe, TrainConfig
 from .ema import EMA
 from .precision import Precision
 
 # The validation metrics --save-best / --patience can watch: True where higher is better.
-WATCHABLE = {"val_top1": True, "val_loss": False}
+WATCHABLE = {"val_top1": True, "val_loss": False, "val_bleu": True}
 
 
 @dataclass
@@ -124,16 +125,13 @@ class Run:
         return self.cfg.workers if hasattr(self.train_set, "samples") else 0
 
     @property
+    def rate_key(self) -> str:
+        """The metrics column of training speed: targets a second (tokens for a translator)."""
+        return "tok_per_s" if isinstance(self.model, Seq2Seq) else "img_per_s"
+
+    @property
     def total(self) -> int:
         return self.steps_per_epoch * self.cfg.epochs
-
-    @property
-    def per_rank(self) -> int:
-        return self.cfg.batch_size // self.world
-
-    @property
-    def micro(self) -> int:
-        return self.per_rank // self.cfg.accum_steps
 
     def state_dict(self) -> dict:
         """What a checkpoint holds besides the weights (plain values and tensors only)."""

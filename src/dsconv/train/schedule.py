@@ -1,4 +1,5 @@
-"""The learning-rate schedule: linear warm-up, then cosine to 0 or step decay."""
+"""The learning-rate schedule: linear warm-up, then cosine to 0, step decay or the inverse
+square root of the step (rsqrt: the Transformer's, continuous with the warm-up's peak)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ def lr_at(step: int, steps_per_epoch: int, total: int, r: Recipe) -> float:
     if r.schedule == "cosine":
         t = (step - warm) / max(total - warm, 1)
         return r.lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+    if r.schedule == "rsqrt":
+        return r.lr * math.sqrt(max(warm, 1) / (step + 1))
     if r.schedule == "step":
         if r.decay_epochs <= 0:
             raise ValueError("schedule='step' needs decay_epochs > 0 (paper: 2) and a decay")
         return r.lr * r.decay ** math.floor(step / steps_per_epoch / r.decay_epochs)
-    raise ValueError(f"schedule={r.schedule!r}: expected 'cosine' or 'step'")
+    raise ValueError(f"schedule={r.schedule!r}: expected 'cosine', 'step' or 'rsqrt'")

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..data import DataSettings, Modality, Preprocess, modality_of, modality_of_model
 from ..models import create_model, model_info
+from ..models.seq2seq import Seq2Seq
 from ..weights import file_model, init_from
 from .checkpoint import latest_checkpoint, load_checkpoint_weights, read_state
 from .config import TrainConfig
@@ -43,9 +44,10 @@ def setup(cfg: TrainConfig) -> Run:
     check_model(cfg, name, init_config)
     data = modality.training_data(data_settings(cfg, init_config), name)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every run
-    model, provenance = build_model(cfg, name, init_config, len(data.train.classes),
-                                    data.preprocess.in_chans, recipe.drop_rate, rank)
-    cfg, steps_per_epoch = check_batches(cfg, world, len(data.train), rank)
+    model, provenance = build_model(cfg, name, init_config,
+                                    data.preprocess.model_args(data.train.classes),
+                                    recipe.drop_rate, rank)
+    cfg, steps_per_epoch = check_batches(cfg, world, data.train, rank)
     model.to(device)
     if cfg.channels_last and model.dims == 2:
         model.to(memory_format=torch.channels_last)
@@ -93,8 +95,10 @@ def pick_precision(cfg: TrainConfig, state: dict | None, model: nn.Module,
         chosen = choose_precision(state["amp"], device)
         precision = Precision(chosen.dtype, f"as the run began ({state['amp']})")
     else:
+        # (A translator's step takes token ids, not a tensor of values: not timed.)
         timer = (step_timer(model, preprocess.shape, cfg.batch_size // cfg.accum_steps, device,
-                            cfg.channels_last) if world == 1 else None)
+                            cfg.channels_last) if world == 1 and not isinstance(model, Seq2Seq)
+                 else None)
         precision = choose_precision(cfg.amp, device, timer)
     if rank == 0 and cfg.progress:
         print(f"precision: {precision.name} ({precision.reason})")
@@ -198,10 +202,12 @@ def check_model(cfg: TrainConfig, name: str | None = None, init_config: dict | N
                                                " (the images are upsampled)"))
 
 
-def build_model(cfg: TrainConfig, name: str, init_config: dict, num_classes: int,
-                in_chans: int, drop_rate: float, rank: int) -> tuple[nn.Module, dict]:
-    """The model (seeded init, then --init weights where they fit) and its provenance."""
-    kwargs = {**init_config, "num_classes": num_classes, "in_chans": in_chans, **cfg.model_args}
+def build_model(cfg: TrainConfig, name: str, init_config: dict, data_args: dict,
+                drop_rate: float, rank: int) -> tuple[nn.Module, dict]:
+    """The model (seeded init, then --init weights where they fit) and its provenance.
+    data_args: what the data fixes (`Preprocess.model_args`: classes and channels, or a
+    translator's vocabulary)."""
+    kwargs = {**init_config, **data_args, **cfg.model_args}
     if drop_rate:
         kwargs["drop_rate"] = drop_rate
     if cfg.bn_momentum is not None:
@@ -220,10 +226,20 @@ def build_model(cfg: TrainConfig, name: str, init_config: dict, num_classes: int
     return model, provenance
 
 
-def check_batches(cfg: TrainConfig, world: int, n_train: int, rank: int = 0
+def check_batches(cfg: TrainConfig, world: int, train_set, rank: int = 0
                   ) -> tuple[TrainConfig, int]:
     """(config, steps per epoch), after checking the batch splits evenly over processes and
-    steps. A batch larger than the whole training set is lowered to it, and said so."""
+    steps. A batch larger than the whole training set is lowered to it, and said so. A set
+    batched by its own plan (translation pairs: --batch-size counts tokens) gives its number
+    of batches; each must hold a sentence for every process and accumulation step."""
+    if hasattr(train_set, "batch_plan"):
+        plan = train_set.batch_plan(cfg.batch_size)
+        parts = world * cfg.accum_steps
+        if min(len(b) for b in plan) < parts:
+            raise ValueError(f"--batch-size {cfg.batch_size} tokens makes batches of fewer than "
+                             f"{parts} sentences (processes x accum_steps): raise --batch-size")
+        return cfg, len(plan)
+    n_train = len(train_set)
     if cfg.batch_size > n_train:
         unit = world * cfg.accum_steps
         smaller = n_train // unit * unit

@@ -24,7 +24,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..data import collate, epoch_order
+from ..data import collate, epoch_batches, split_batch
+from ..models.seq2seq import Seq2Seq
 from ..utils import folder_lock
 from ..weights import save_model
 from .checkpoint import last_good_checkpoint, latest_checkpoint, save_checkpoint
@@ -37,6 +38,7 @@ from .reporting import epoch_line, progress_bar, write_final_reports, write_metr
 from .run import Run
 from .schedule import lr_at
 from .setup import setup
+from .translation import validate_translation
 
 
 class TrainingDiverged(RuntimeError):
@@ -94,8 +96,10 @@ def train_one_epoch(run: Run) -> dict:
         sums += step_sums
         if bar is not None:
             n = max(sums[2].item(), 1)
-            bar.set_postfix(loss=f"{sums[0].item() / n:.3f}", acc=f"{sums[1].item() / n:.3f}",
-                            img_s=f"{n / (time.perf_counter() - t_epoch):.0f}")
+            bar.set_postfix({"loss": f"{sums[0].item() / n:.3f}",
+                             "acc": f"{sums[1].item() / n:.3f}",
+                             run.rate_key.replace("_per", ""):
+                                 f"{n / (time.perf_counter() - t_epoch):.0f}"})
             bar.update()
         if run.rank == 0 and cfg.ckpt_every and run.step % cfg.ckpt_every == 0 \
                 and run.step % run.steps_per_epoch:
@@ -104,21 +108,19 @@ def train_one_epoch(run: Run) -> dict:
         bar.close()
     n = max(sums[2].item(), 1)
     return {"epoch": epoch + 1, "step": run.step, "lr": lr, "train_loss": sums[0].item() / n,
-            "train_acc": sums[1].item() / n, "img_per_s": n / (time.perf_counter() - t_epoch)}
+            "train_acc": sums[1].item() / n, run.rate_key: n / (time.perf_counter() - t_epoch)}
 
 
 def _epoch_loader(run: Run, epoch: int, first: int) -> DataLoader:
-    """This rank's micro-batches from step `first` to the end of the epoch."""
+    """This rank's micro-batches from step `first` to the end of the epoch: each global batch
+    is cut into processes x accum_steps pieces, and this rank takes its accum_steps of them."""
     cfg = run.cfg
-    order = epoch_order(len(run.train_set), cfg.seed, epoch)
-    batches = []
-    for s in range(first, run.steps_per_epoch):
-        mine = order[s * cfg.batch_size:(s + 1) * cfg.batch_size][
-            run.rank * run.per_rank:(run.rank + 1) * run.per_rank]
-        batches += [mine[i * run.micro:(i + 1) * run.micro].tolist()
-                    for i in range(cfg.accum_steps)]
-    return DataLoader(run.train_set, batch_sampler=batches, collate_fn=collate,
-                      num_workers=run.workers)
+    mine = slice(run.rank * cfg.accum_steps, (run.rank + 1) * cfg.accum_steps)
+    batches = [piece for batch in epoch_batches(run.train_set, cfg.batch_size, cfg.seed,
+                                                epoch)[first:]
+               for piece in split_batch(batch, run.world * cfg.accum_steps)[mine]]
+    return DataLoader(run.train_set, batch_sampler=batches, num_workers=run.workers,
+                      collate_fn=getattr(run.train_set, "collate", collate))
 
 
 def train_step(run: Run, it, epoch: int) -> tuple[float, torch.Tensor]:
@@ -159,19 +161,29 @@ def train_step(run: Run, it, epoch: int) -> tuple[float, torch.Tensor]:
     return lr, sums
 
 
-def _forward_backward(run: Run, x: torch.Tensor, y: torch.Tensor, sync: bool) -> torch.Tensor:
-    """Loss and gradients of one micro-batch; returns (loss * n, correct, n)."""
-    x, y = x.to(run.device), y.to(run.device)
-    if run.cfg.channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+def _forward_backward(run: Run, x: torch.Tensor | tuple[torch.Tensor, ...], y: torch.Tensor,
+                      sync: bool) -> torch.Tensor:
+    """Loss and gradients of one micro-batch; returns (loss * n, correct, n).
+
+    x: the inputs (N, C, *S), or a tuple of the model's inputs (a translation model's source
+    (N, S) and shifted target (N, T)). y: the targets, one per input (N,) for a classifier,
+    one per target token (N, T) for a translator, -100 where there is none (padding): the
+    loss is the mean over the targets, n counts them, and correct counts the right ones.
+    """
+    inputs = tuple(t.to(run.device) for t in x) if isinstance(x, tuple) else (x.to(run.device),)
+    y = y.to(run.device)
+    if run.cfg.channels_last and inputs[0].dim() == 4:
+        inputs = (inputs[0].contiguous(memory_format=torch.channels_last),)
     ctx = run.net.no_sync() if (run.world > 1 and not sync) else nullcontext()
     dtype = run.precision.dtype
     with ctx, torch.autocast(run.device.type, dtype, enabled=dtype is not None):
-        logits = run.net(x)
-        loss = nn.functional.cross_entropy(logits.float(), y,
+        logits = run.net(*inputs)
+        loss = nn.functional.cross_entropy(logits.float().flatten(0, -2), y.flatten(),
                                            label_smoothing=run.recipe.label_smoothing)
         run.scaler.scale(loss / run.cfg.accum_steps).backward()
-    return torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)],
+    real = y != -100
+    n = real.sum().item()
+    return torch.tensor([loss.item() * n, (logits.argmax(-1).eq(y) & real).sum().item(), n],
                         dtype=torch.float64)
 
 
@@ -195,9 +207,14 @@ def eval_model(run: Run) -> nn.Module:
 
 
 def validate(run: Run) -> dict:
-    """Validation loss and accuracy (rank 0; {} without a validation set)."""
+    """Validation loss and accuracy (rank 0; {} without a validation set); for a translation
+    model, perplexity and greedy sacreBLEU too (val_top1: next-token accuracy)."""
     if run.val_set is None or run.rank != 0:
         return {}
+    if isinstance(run.model, Seq2Seq):
+        m = validate_translation(eval_model(run), run.val_set, run.preprocess, device=run.device)
+        return {"val_loss": m["loss"], "val_ppl": m["ppl"], "val_top1": m["top1"],
+                "val_bleu": m["bleu"], "val_chrf": m["chrf"]}
     m = run_eval(eval_model(run), run.val_set, len(run.train_set.classes),
                  workers=run.workers, device=run.device,
                  channels_last=run.cfg.channels_last)
