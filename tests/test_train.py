@@ -414,3 +414,20 @@ def test_help_names_the_series_forms_and_folders():
     for form in ("aeon:NAME", ".npz", ".ts"):
         assert form in evaluate_help and (form in predict_help or form == "aeon:NAME"), form
     assert "images or series files (.npz" in predict_help and "or folders" in predict_help
+
+
+def test_time_limit_stops_saves_and_resumes_to_the_bit(tmp_path):
+    """--time-limit stops mid-epoch with a usable model file and says so; --resume then ends
+    exactly where an uninterrupted run ends."""
+    fast = dict(img_size=8, batch_size=64, workers=0, epochs=2, progress=False)
+    ref = train(TrainConfig(out=str(tmp_path / "ref"), **fast))
+    out = tmp_path / "limited"
+    s = train(TrainConfig(out=str(out), time_limit=1e-4, **fast))  # 6 ms: after step 1
+    assert s["steps"] == 1 and "time limit of 0.0001 min, at step 1 of 42" in s["stopped_early"]
+    assert load_model(out / "model.safetensors")[1].provenance["steps"] == 1
+    s = train(TrainConfig(out=str(out), resume=True, **fast))
+    assert s["steps"] == ref["steps"] == 42 and not s["stopped_early"]
+    with open(out / "metrics.csv") as fh:
+        assert [r["epoch"] for r in csv.DictReader(fh)] == ["1", "1", "2"]  # the partial row too
+    a, b = params(tmp_path / "ref" / "model.safetensors"), params(out / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -28,38 +28,58 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="no progress bar or per-epoch lines (same as --no-progress)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="top-1/top-5, per-class accuracy, confusion matrix",
-                       formatter_class=Formatter)
+    p = sub.add_parser("evaluate", help="top-1/top-5, per-class accuracy, confusion matrix; "
+                       "sacreBLEU and chrF for a translation model", formatter_class=Formatter)
     p.add_argument("--weights", required=True, help="a model file (dsconv .safetensors or Keras)")
     p.add_argument("--data", default=None,
                    help="labelled data: an ImageFolder root (its val/ or test/; without them, "
                    "the share its training run held out if the model trained on it, else all "
                    "images), or series: aeon:NAME, a .npz (X, y), NAME_TRAIN.ts/.arff; "
                    "without it: the test or held-out part of a series model's own data, or "
-                   "the digits test split")
+                   "the digits test split. Text: a pair of files PREFIX.SRC-TGT (e.g. "
+                   "val.en-de: val.en, val.de) or a two-column .tsv; without it: the "
+                   "validation pairs beside the model's training data")
     p.add_argument("--out", default=None, help="report folder (default: beside the weights)")
     p.add_argument("--model", default=None, help="for Keras files: the model (default: guessed)")
     add_model_options(p)
     p.add_argument("--batch-size", type=int, default=128, help="evaluation batch")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    add_decoding_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="top-k classes of image or series files",
-                       formatter_class=Formatter)
+    p = sub.add_parser("predict", help="top-k classes of image or series files; translations "
+                       "of text, one a line", formatter_class=Formatter)
     p.add_argument("--weights", required=True,
                    help="a model file: dsconv .safetensors, Keras .h5/.keras, or exported .onnx")
-    p.add_argument("images", nargs="+", metavar="INPUT",
+    p.add_argument("images", nargs="*", metavar="INPUT",
                    help="images or series files (.npz, .npy, .csv, .ts, .arff: one result per "
-                   "series), or folders (their files of the model's kind, recursively)")
+                   "series), or folders (their files of the model's kind, recursively); for a "
+                   "translation model, text files (one sentence a line), or none or '-' to "
+                   "read standard input")
     p.add_argument("--model", default=None, help="for Keras files: the model (default: guessed)")
     add_model_options(p)
     p.add_argument("--top", type=int, default=5, help="classes to show per input")
+    add_decoding_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--csv", default=None, metavar="FILE",
                    help="write one row per input to FILE: input, top1, prob1, ... topK, probK, "
                    "note, error")
     p.set_defaults(func=cmd_predict)
+
+
+def add_decoding_options(p: argparse.ArgumentParser) -> None:
+    """Beam search options (translation models)."""
+    p.add_argument("--beam", type=int, default=4, help="translation: beam size (1: greedy)")
+    p.add_argument("--length-penalty", type=float, default=0.6,
+                   help="translation: GNMT length penalty alpha ((5+len)/6)^alpha")
+
+
+def _check_decoding(args: argparse.Namespace) -> None:
+    if args.beam < 1:
+        raise ValueError(f"--beam {args.beam}: must be >= 1 (1: greedy)")
+    if not args.length_penalty >= 0:
+        raise ValueError(f"--length-penalty {args.length_penalty}: must be >= 0")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -73,6 +93,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if s["final"] is not None and env_rank() == 0:
         f = s["final"]
         val = f" | {s['val_name']} top-1 {f['val_top1']:.4f}" if "val_top1" in f else ""
+        if "val_bleu" in f:
+            val = (f" | {s['val_name']} BLEU {f['val_bleu']:.2f} (greedy), perplexity "
+                   f"{f['val_ppl']:.2f}")
         epochs = f"{f['epoch']} of {s['epochs']}" if s["stopped_early"] else s["epochs"]
         print(f"trained {s['model']} for {epochs} epochs ({s['steps']} steps, "
               f"{s['processes']} process(es)) in {s['wall_s']:.1f} s: train acc "
@@ -86,10 +109,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    _check_decoding(args)
     m = evaluate(args.weights, args.data, args.out, args.batch_size, args.workers, args.model,
-                 **model_overrides(args))
+                 args.beam, args.length_penalty, **model_overrides(args))
     if args.json:
         print(json.dumps(m, indent=1))
+        return 0
+    if "bleu" in m:  # a translation model
+        print(f"{m['split']}: {m['n']} {m['unit']}, beam {m['beam']}: sacreBLEU "
+              f"{m['bleu']:.2f}, chrF {m['chrf']:.2f}")
+        print(f"  {m['bleu_signature']}\n  {m['chrf_signature']}")
+        print("reports: " + ", ".join(m["reports"]))
         return 0
     top5 = f", top-5 {m['top5']:.4f}" if len(m["classes"]) > 5 else ""
     print(f"{m['split']}: {m['n']} {m['unit']}, top-1 {m['top1']:.4f}{top5}, loss "
@@ -102,7 +132,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    results = predict(args.weights, args.images, args.top, args.model, **model_overrides(args))
+    _check_decoding(args)
+    inputs = args.images if args.images not in ([], ["-"]) else sys.stdin
+    results = predict(args.weights, inputs, args.top, args.model, args.beam,
+                      args.length_penalty, **model_overrides(args))
+    if results and "top" not in results[0] and "source" in results[0]:  # translations
+        return _print_translations(results, args)
     path = write_predictions_csv(results, args.csv) if args.csv else None
     if args.json:
         print(json.dumps(results, indent=1))
@@ -118,4 +153,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for file, note in dict.fromkeys((r.get("file", r["input"]), r["note"]) for r in results
                                     if "note" in r):
         print(f"note: {file}: {note}", file=sys.stderr)
+    return 1 if any("error" in r for r in results) else 0
+
+
+def _print_translations(results: list[dict], args: argparse.Namespace) -> int:
+    """One translation a line on stdout (an unusable line keeps its place, empty, and is named
+    on stderr), or JSON."""
+    if args.json:
+        print(json.dumps(results, indent=1, ensure_ascii=False))
+    else:
+        for r in results:
+            print(r.get("translation", ""))
+    for r in results:
+        if "error" in r:
+            print(f"{r['input']}: error: {r['error']}", file=sys.stderr)
     return 1 if any("error" in r for r in results) else 0

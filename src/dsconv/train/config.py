@@ -89,6 +89,7 @@ def _check_type(name: str, annotation: str, value: Any) -> None:
 # (field, check, what it takes): TrainConfig refuses values these reject, naming the flag.
 _CHECKS = [
     ("epochs", _finite(1), "must be >= 1"),
+    ("time_limit", _finite(0, lo_open=True), "must be a number of minutes > 0, e.g. 30"),
     ("batch_size", _finite(1), "must be >= 1"),
     ("accum_steps", _finite(1), "must be >= 1"),
     ("img_size", _finite(1), "must be a positive size in pixels, e.g. 32"),
@@ -125,7 +126,11 @@ class TrainConfig:
                                 "(default: runs/<data's name>, e.g. runs/digits, "
                                 "runs/BasicMotions)")
     epochs: int | None = opt(None, "epochs in all, counting a resumed run's (default: 15 for "
-                                   "images, 100 for series)")
+                                   "images, 100 for series, 12 for text)")
+    time_limit: float | None = opt(None, "stop after this many minutes of training (this "
+                                         "invocation's), at the end of the step that passes "
+                                         "it; the run is validated and saved as at an epoch's "
+                                         "end, and --resume continues it")
     batch_size: int | None = opt(None, "global batch, all processes and accumulation steps "
                                        "(default: 64 for images, 16 for series)")
     accum_steps: int = opt(1, "micro-batches per step per process")

@@ -8,6 +8,7 @@ the preprocessing).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -121,6 +122,9 @@ def predict(weights: str | Path, inputs: Inputs, top: int = 5, model: str | None
         if isinstance(net, Seq2Seq):
             return predict_translation(net, meta, inputs, beam, length_penalty)
         run = _runner(net)
+    if isinstance(inputs, io.IOBase):
+        raise ValueError("give the input files: reading standard input is for translation "
+                         "models (text)")
     classes = meta.classes or [str(i) for i in range(meta.config.get("num_classes", 0))]
     results = []
     for entry, x in modality_named(meta.preprocess.kind).predict_inputs(meta.preprocess, inputs):

@@ -98,6 +98,7 @@ class Run:
     evaluated: tuple[int, nn.Module] | None = None  # (step, eval_model) of the last call
     best: Best | None = None         # set from cfg in __post_init__
     stopped: str | None = None       # why training stopped early, once it has
+    deadline: float | None = None    # perf_counter() time of --time-limit (None: no limit)
 
     def __post_init__(self) -> None:
         # Rebuilt from the history: a resumed run makes the uninterrupted run's decisions.

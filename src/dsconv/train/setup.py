@@ -28,7 +28,8 @@ from .run import Run
 
 # A resumed run keeps what it is (model, data, batch, seed, recipe), except:
 # - these are always this invocation's: how long to run, and where and how it runs;
-RESUME_FROM_INVOCATION = ("epochs", "resume", "workers", "progress", "device", "overwrite")
+RESUME_FROM_INVOCATION = ("epochs", "time_limit", "resume", "workers", "progress", "device",
+                          "overwrite")
 # - these it may change, when given (each change is said).
 RESUME_MAY_CHANGE = ("lr", "grad_clip", "ckpt_every", "keep_checkpoints", "tensorboard")
 
@@ -141,7 +142,9 @@ def prepare_out(cfg: TrainConfig, rank: int):
         k for k in differ if k not in RESUME_FROM_INVOCATION]
     run_cfg = TrainConfig(**{**saved, **{k: getattr(cfg, k) for k in keep}})
     done = state["step"]
-    epochs_done = len(state["history"])
+    # (the last row's epoch: a run stopped by --time-limit logs a partial epoch, and again the
+    # same epoch when it ends after resuming)
+    epochs_done = state["history"][-1]["epoch"] if state["history"] else 0
     if epochs_done > run_cfg.epochs:
         raise ValueError(f"{last} is at epoch {epochs_done}, beyond --epochs {run_cfg.epochs}: "
                          "nothing to do (raise --epochs to train further)")

@@ -60,6 +60,8 @@ def train(cfg: TrainConfig) -> dict:
     with lock:
         run = setup(cfg)
         t_start = time.perf_counter()
+        if cfg.time_limit:
+            run.deadline = t_start + 60 * cfg.time_limit
         try:
             while run.step < run.total and not run.stopped:
                 row = train_one_epoch(run)
@@ -104,11 +106,28 @@ def train_one_epoch(run: Run) -> dict:
         if run.rank == 0 and cfg.ckpt_every and run.step % cfg.ckpt_every == 0 \
                 and run.step % run.steps_per_epoch:
             save_checkpoint(run.out, run.step, run.model, run.state_dict(), cfg.keep_checkpoints)
+        if out_of_time(run):
+            break
     if bar is not None:
         bar.close()
     n = max(sums[2].item(), 1)
     return {"epoch": epoch + 1, "step": run.step, "lr": lr, "train_loss": sums[0].item() / n,
             "train_acc": sums[1].item() / n, run.rate_key: n / (time.perf_counter() - t_epoch)}
+
+
+def out_of_time(run: Run) -> bool:
+    """Whether --time-limit has passed (rank 0's clock decides, so all ranks stop together);
+    when it has, run.stopped says where."""
+    if run.deadline is None:
+        return False
+    over = torch.tensor([time.perf_counter() > run.deadline])
+    if run.world > 1:
+        dist.broadcast(over, src=0)
+    if over.item() and run.step < run.total:
+        run.stopped = (f"stopped at the time limit of {run.cfg.time_limit:g} min, at step "
+                       f"{run.step} of {run.total} (epoch {run.step / run.steps_per_epoch:.2f} "
+                       f"of {run.cfg.epochs}); --resume continues it")
+    return run.stopped is not None
 
 
 def _epoch_loader(run: Run, epoch: int, first: int) -> DataLoader:
@@ -239,8 +258,10 @@ def log_epoch(run: Run, row: dict) -> None:
                     run.tb.add_scalar(k, v, run.step)
         if run.cfg.progress:
             print(epoch_line(row), flush=True)
-    if run.best is not None:
+    if run.best is not None and not run.stopped:
         run.stopped = early_stop(run, row["epoch"])
+    elif run.stopped and run.rank == 0 and run.cfg.progress:
+        print(run.stopped, flush=True)
 
 
 def early_stop(run: Run, epoch: int) -> str | None:
