@@ -73,6 +73,13 @@ def _sized(spec: Spec, args: argparse.Namespace) -> Spec:
     return spec
 
 
+def _missing_data(spec: Spec) -> str | None:
+    """Why `spec` cannot run without --data (it ships no data of its own), or None."""
+    if spec.needs_data and "data" not in spec.base:
+        return f"experiment {spec.name} needs --data: {spec.needs_data}"
+    return None
+
+
 def _run_one(spec: Spec, out: Path, jobs: int) -> dict:
     rows = run_experiment(spec, out, jobs)
     rep = build_report(out)
@@ -95,10 +102,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ValueError(f"--jobs {args.jobs}: must be at least 1")
     if args.name != "all":
         spec = _sized(find_spec(args.name), args)
+        if _missing_data(spec):
+            raise ValueError(_missing_data(spec))
         _run_one(spec, _out(args, spec.name), args.jobs)
         return 0
     root = Path(args.out or "experiments")
     specs = [_sized(s, args) for s in list_experiments()]
+    for why in filter(None, map(_missing_data, specs)):  # said, not silently left out
+        print(f"skipped: {why}")
+    specs = [s for s in specs if not _missing_data(s)]
     for spec in specs:  # every spec's every run is checked before the first one trains
         if spec.kind == "train":
             plan(spec, _out(args, spec.name, root))

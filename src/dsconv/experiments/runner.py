@@ -37,7 +37,8 @@ from .cost_claim import cost_rows
 from .spec import Spec
 
 RESULT_COLUMNS = ["variant", "seed", "model", "config", "params", "macs", "train_s", "infer_ms",
-                  "final_acc", "best_acc", "epochs_to_target", "epochs"]
+                  "final_acc", "best_acc", "epochs_to_target", "epochs", "final_bleu",
+                  "best_bleu"]
 
 
 def run_dir(out: Path, variant: str, seed: int) -> Path:
@@ -166,6 +167,9 @@ def run_one(spec: Spec, variant: dict[str, Any], seed: int, out: Path) -> dict:
            "infer_ms": round(_infer_ms(model, shape), 3), "final_acc": accs[-1],
            "best_acc": max(accs), "epochs_to_target": _epochs_to(history, spec.target),
            "epochs": len(history), "run": run_identity(cfg)}
+    bleus = [r["val_bleu"] for r in history if r.get("val_bleu") is not None]
+    if bleus:  # a translation model's
+        row.update(final_bleu=bleus[-1], best_bleu=max(bleus))
     atomic_write_text(d / "result.json", json.dumps(row, indent=1))
     return row
 

@@ -39,30 +39,37 @@ SPEC_DIR = Path(__file__).parent / "specs"
 METRICS = {  # metric -> True when higher is better
     "best_acc": True, "final_acc": True, "epochs_to_target": False, "macs": False,
     "params": False, "train_s": False, "infer_ms": False,
+    "best_bleu": True, "final_bleu": True,  # translation: validation sacreBLEU (greedy)
 }
 
 
 @dataclasses.dataclass
 class Check:
-    """One testable statement: `better` beats `worse` on `metric`, or the `similar` pair is
-    within `tolerance` of each other."""
+    """One testable statement: `better` beats `worse` on `metric`, the `similar` pair is
+    within `tolerance` of each other, or the first of `no_worse` matches or beats the second
+    (is at most `tolerance` behind it)."""
 
     metric: str = "best_acc"
     better: str | None = None
     worse: str | None = None
     similar: tuple[str, str] | None = None
+    no_worse: tuple[str, str] | None = None
     tolerance: float = 0.01
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise ValueError(f"check metric {self.metric!r}: expected one of {sorted(METRICS)}")
-        if (self.similar is None) == (self.better is None or self.worse is None):
-            raise ValueError("a check names either better + worse, or similar = [a, b]")
-        if self.similar is not None:
-            self.similar = tuple(self.similar)
+        forms = [self.similar is not None, self.no_worse is not None,
+                 self.better is not None and self.worse is not None]
+        if sum(forms) != 1 or (self.better is None) != (self.worse is None):
+            raise ValueError("a check names one of: better + worse, similar = [a, b], or "
+                             "no_worse = [a, b]")
+        for pair in ("similar", "no_worse"):
+            if getattr(self, pair) is not None:
+                setattr(self, pair, tuple(getattr(self, pair)))
 
     def arms(self) -> tuple[str, str]:
-        return self.similar if self.similar is not None else (self.better, self.worse)
+        return self.similar or self.no_worse or (self.better, self.worse)
 
 
 @dataclasses.dataclass
@@ -72,6 +79,7 @@ class Spec:
     source: str = ""
     paper: str = ""
     kind: str = "train"                      # 'train' or 'cost'
+    needs_data: str = ""                     # no data of its own: what --data must name
     seeds: int = 3
     target: float = 0.5                      # accuracy that defines epochs_to_target
     base: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -100,7 +108,8 @@ class Spec:
         return spec
 
 
-_TYPES = {"name": str, "claim": str, "source": str, "paper": str, "kind": str, "seeds": int,
+_TYPES = {"name": str, "claim": str, "source": str, "paper": str, "kind": str,
+          "needs_data": str, "seeds": int,
           "target": (int, float), "base": dict, "variants": list, "quick": dict, "full": dict}
 
 

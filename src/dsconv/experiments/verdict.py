@@ -4,7 +4,9 @@ A `better`/`worse` check holds when the mean difference in the claimed direction
 its standard error (Welch: sqrt(s_a^2/n_a + s_b^2/n_b)), does not hold when it exceeds that the
 other way, and is inconclusive in between (or with a single seed, where there is no noise
 estimate). A `similar` check holds when the means are within `tolerance` of each other, does
-not hold when they differ by more than the tolerance and beyond noise, else inconclusive.
+not hold when they differ by more than the tolerance and beyond noise, else inconclusive. A
+`no_worse` check holds when the first is at most `tolerance` behind the second, does not hold
+when it is further behind beyond noise, else inconclusive.
 """
 
 from __future__ import annotations
@@ -49,7 +51,15 @@ def judge(check: Check, rows: list[dict]) -> dict[str, Any]:
     diff = (a["mean"] - b["mean"]) * (1 if higher else -1)  # > 0: a is better
     se = math.sqrt(a["std"] ** 2 / max(a["n"], 1) + b["std"] ** 2 / max(b["n"], 1))
     noisy = min(a["n"], b["n"]) < 2
-    if check.similar is not None:
+    if check.no_worse is not None:
+        text = f"{a_name} matches or beats {b_name} on {check.metric} (within {check.tolerance:g})"
+        if diff >= -check.tolerance:
+            verdict = HOLDS
+        elif not noisy and diff < -check.tolerance - 2 * se:
+            verdict = FAILS
+        else:
+            verdict = UNSURE
+    elif check.similar is not None:
         text = f"{a_name} ~ {b_name} on {check.metric} (within {check.tolerance:g})"
         if abs(diff) <= check.tolerance:
             verdict = HOLDS
