@@ -1,5 +1,6 @@
 """Data: image folders, the bundled digits, a procedural shapes set, series (aeon, .npz, .ts),
-ImageNet conventions; deterministic sampling. `modalities` says which kind a spec or a model
+parallel text for translation (PREFIX.SRC-TGT, .tsv; a sentencepiece tokenizer), ImageNet
+conventions; deterministic sampling. `modalities` says which kind a spec or a model
 file holds, and does each kind's part (sets, preprocessing record, predict inputs)."""
 
 from .digits import digits
@@ -18,6 +19,7 @@ from .modalities import (
     DataSettings,
     ImagePreprocess,
     Modality,
+    TextModality,
     TrainingData,
     image_preprocess,
     labelled_split,
@@ -39,6 +41,14 @@ from .series import (
 from .series_io import SERIES_SUFFIXES, as_series_list
 from .synthetic import DEFAULT_SIZE as SYNTHETIC_SIZE
 from .synthetic import load_synthetic, shapes
+from .text import (
+    ParallelSpec,
+    TextPreprocess,
+    TranslationPairs,
+    parallel_spec,
+    read_pairs,
+)
+from .tokenizer import Tokenizer
 from .transforms import NORMALIZATIONS, normalize, open_image
 
 __all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input",
@@ -50,4 +60,5 @@ __all__ = ["digits", "decode_predictions", "imagenet_classes", "preprocess_input
            "labelled_series", "read_series_file", "SERIES_SUFFIXES", "as_series_list",
            "SYNTHETIC_SIZE", "load_synthetic", "shapes", "DataSettings", "ImagePreprocess",
            "Modality", "Preprocess", "TrainingData", "image_preprocess", "modality_named",
-           "modality_of", "modality_of_model", "read_preprocess"]
+           "modality_of", "modality_of_model", "read_preprocess", "ParallelSpec", "TextModality",
+           "TextPreprocess", "Tokenizer", "TranslationPairs", "parallel_spec", "read_pairs"]

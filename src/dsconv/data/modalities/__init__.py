@@ -2,6 +2,7 @@
 
     modality_of("aeon:BasicMotions")      # <series modality>, from a --data spec
     modality_of(None)                      # <image modality>: the bundled digits
+    modality_of("multi30k/train.en-de")   # <text modality>: train.en -> train.de
     modality_named(meta.preprocess.kind)   # from a model file's record
     modality_of_model(model_info(name))    # from a registered model
 
@@ -19,9 +20,11 @@ from ..preprocess import Preprocess
 from .base import DataSettings, Inputs, Modality, TrainingData, same_data
 from .image import ImageModality, ImagePreprocess, image_preprocess
 from .series import SeriesModality
+from .text import TextModality
 
-# Asked in this order: images come last, as they take what no other kind claims (folders).
-MODALITIES: tuple[Modality, ...] = (SeriesModality(), ImageModality())
+# Asked in this order: text first (its specs are the narrowest: PREFIX.SRC-TGT, FILE.tsv),
+# images last, as they take what no other kind claims (folders).
+MODALITIES: tuple[Modality, ...] = (TextModality(), SeriesModality(), ImageModality())
 
 
 def modality_of(spec: str | Path | None) -> Modality:
@@ -30,7 +33,7 @@ def modality_of(spec: str | Path | None) -> Modality:
 
 
 def modality_named(name: str) -> Modality:
-    """The modality of a model file's preprocessing "kind" ('image', 'series')."""
+    """The modality of a model file's preprocessing "kind" ('image', 'series', 'text')."""
     for m in MODALITIES:
         if m.name == name:
             return m
@@ -70,6 +73,6 @@ def labelled_split(preprocess: Preprocess | dict, classes: list[str], data: str 
 
 
 __all__ = ["MODALITIES", "DataSettings", "ImageModality", "ImagePreprocess", "Inputs",
-           "Modality", "Preprocess", "SeriesModality", "TrainingData", "image_preprocess",
-           "labelled_split", "modality_named", "modality_of", "modality_of_model",
-           "read_preprocess", "same_data"]
+           "Modality", "Preprocess", "SeriesModality", "TextModality", "TrainingData",
+           "image_preprocess", "labelled_split", "modality_named", "modality_of",
+           "modality_of_model", "read_preprocess", "same_data"]

@@ -38,6 +38,9 @@ class DataSettings:
     seed: int = 0                    # of the held-out split and of augmentation
     in_chans: int | None = None      # asked by --model-args in_chans (None: the data's)
     init_chans: int | None = None    # the --init file's model's (kept where the data allows)
+    vocab_size: int = 8000           # text: the tokenizer's pieces, both languages together
+    max_len: int = 128               # text: most tokens a side may have (EOS included); longer
+    #                                  training pairs are left out, with a warning
 
 
 @dataclass
