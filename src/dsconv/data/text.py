@@ -336,6 +336,10 @@ class TextPreprocess(Preprocess):
                              "data): train it with `dsconv train --data PREFIX.SRC-TGT`")
         return Tokenizer.from_bytes(base64.b64decode(self.tokenizer))
 
+    def model_args(self, classes: list[str]) -> dict[str, Any]:
+        """A translator is built for this tokenizer's vocabulary and the longest side."""
+        return {"vocab_size": self.vocab_size, "max_len": self.max_len}
+
     def encode_sources(self, lines: Sequence[str]) -> list[torch.Tensor]:
         """Sentences -> their source ids (S_i,) long, EOS-terminated (not length-checked)."""
         return [_with_eos(ids) for ids in self.tokenizer_model.encode(list(lines))]

@@ -93,6 +93,8 @@ _CHECKS = [
     ("batch_size", _finite(1), "must be >= 1"),
     ("accum_steps", _finite(1), "must be >= 1"),
     ("img_size", _finite(1), "must be a positive size in pixels, e.g. 32"),
+    ("vocab_size", _finite(16), "must be at least 16 pieces, e.g. 8000"),
+    ("max_len", _finite(2), "must be at least 2 tokens, e.g. 128"),
     ("val_split", _finite(0, 1), "must be in [0, 1)"),
     ("freeze_epochs", _finite(0), "must be >= 0"),
     ("lr", _finite(0, lo_open=True), "must be a finite number > 0, e.g. 1e-3"),
@@ -118,10 +120,12 @@ _CHECKS = [
 @dataclass
 class TrainConfig:
     model: str | None = opt(None, "registered model name (default: the --init file's model, "
-                                  "else xception_mini)")
+                                  "else xception_mini, xceptiontime for series, "
+                                  "slicenet_small for text)")
     data: str | None = opt(None, "ImageFolder root (DIR/train + DIR/val, or DIR/<class>), or "
-                                 "series: aeon:NAME, a .npz (X, y), NAME_TRAIN.ts; default: "
-                                 "the bundled digits")
+                                 "series: aeon:NAME, a .npz (X, y), NAME_TRAIN.ts, or text "
+                                 "to translate: PREFIX.SRC-TGT (PREFIX.SRC + PREFIX.TGT, one "
+                                 "sentence a line) or a .tsv; default: the bundled digits")
     out: str | None = opt(None, "output folder: model.safetensors, metrics, checkpoints "
                                 "(default: runs/<data's name>, e.g. runs/digits, "
                                 "runs/BasicMotions)")
@@ -132,7 +136,8 @@ class TrainConfig:
                                          "it; the run is validated and saved as at an epoch's "
                                          "end, and --resume continues it")
     batch_size: int | None = opt(None, "global batch, all processes and accumulation steps "
-                                       "(default: 64 for images, 16 for series)")
+                                       "(default: 64 for images, 16 for series; for text, in "
+                                       "tokens: 4000)")
     accum_steps: int = opt(1, "micro-batches per step per process")
     recipe: str | None = opt(None, "named recipe (default: 'series' for series data, "
                                    "'translate' for text, else 'default'); the options below "
@@ -167,6 +172,10 @@ class TrainConfig:
     # Data.
     img_size: int | None = opt(None, "input size (default: 16 for digits, else the model's)")
     normalize: str = opt("tf", "input scaling", ("tf", "imagenet"))
+    vocab_size: int = opt(8000, "text: subword pieces of the tokenizer trained on the training "
+                                "pairs (sentencepiece BPE, both languages)")
+    max_len: int = opt(128, "text: most tokens a sentence may have (EOS included); longer "
+                            "training pairs are left out, with a warning")
     augment: bool = opt(True, "random resized crop + flip in training (image folders)")
     hflip: bool = opt(True, "random horizontal flip when augmenting")
     val_split: float = opt(0.1, "held-out fraction for folders without val/ (0 <= f < 1)")

@@ -83,7 +83,7 @@ def data_settings(cfg: TrainConfig, init_config: dict) -> DataSettings:
     """What the run asks of its data, from its config and the --init file's model config."""
     return DataSettings(cfg.data, cfg.img_size, cfg.normalize, cfg.augment, cfg.hflip,
                         cfg.val_split, cfg.seed, cfg.model_args.get("in_chans"),
-                        init_config.get("in_chans"))
+                        init_config.get("in_chans"), cfg.vocab_size, cfg.max_len)
 
 
 def pick_precision(cfg: TrainConfig, state: dict | None, model: nn.Module,

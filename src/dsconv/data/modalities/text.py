@@ -9,6 +9,7 @@ The batch size of text is in tokens: `TranslationPairs.batch_plan(batch_size)`.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ class TextModality(Modality):
     dims = 1
     default_model = "slicenet_small"
     recipe = "translate"
-    epochs = 10
+    epochs = 12
     batch_size = 4000                # tokens per batch (rows x longest pair), not sentences
     record = TextPreprocess
     specs = SPECS
@@ -145,7 +146,10 @@ def _labelled_pairs(spec: ParallelSpec, split: str, trained: dict | None
 
 
 def _sentences_or_paths(inputs: Inputs) -> tuple[list[str] | None, list[str]]:
-    """(sentences, []) for a list/tuple of strings that are not all files; else (None, paths)."""
+    """(sentences, []) for a list/tuple of strings that are not all files, or an open text
+    stream (standard input); else (None, paths)."""
+    if isinstance(inputs, io.TextIOBase):
+        return [line.rstrip("\r\n") for line in inputs], []
     if isinstance(inputs, torch.Tensor | np.ndarray):
         raise ValueError("a translation model reads sentences: pass a text file (one sentence "
                          "per line), a list of files, or a list of sentences")
