@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..deploy import CALIBRATION_METHODS, export_onnx, quantize_model_file
+from ..deploy import CALIBRATION_METHODS, export_onnx, quantize_model_file, refuse_translator
 from ..deploy.bench import bench, plot_bench
 from ..utils import tune_allocator, writable_path
 from .common import input_size, model_from_args
@@ -68,6 +68,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         writable_path(args.png)
     tune_allocator()
     model, name, meta = model_from_args(args, args.model)
+    refuse_translator(model, name, "bench")
     size = input_size(model, name, meta, args.input)
     res = bench(model, size, [int(b) for b in args.batch.split(",")],
                 args.backend.split(","), args.train, args.reps,
@@ -99,6 +100,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     is_file = Path(args.weights).is_file()
     model, name, meta = model_from_args(args, args.model if is_file else args.weights,
                                         args.weights if is_file else None)
+    refuse_translator(model, name, "export")
     size = input_size(model, name, meta, args.input)
     extra = {"dsconv": meta.to_json()} if meta is not None else None
     res = export_onnx(model, args.output, size, metadata=extra)

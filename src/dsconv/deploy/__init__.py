@@ -8,9 +8,10 @@ from .quantize import (
     quantize_int8,
     quantize_model_file,
     quantize_onnx,
+    refuse_translator,
     top1_agreement,
 )
 
 __all__ = ["fold_bn_into_conv", "fuse_bn", "example_input", "export_onnx", "onnx_metadata",
            "onnx_session", "BACKENDS", "optimize", "CALIBRATION_METHODS", "quantize_int8",
-           "quantize_model_file", "quantize_onnx", "top1_agreement"]
+           "quantize_model_file", "quantize_onnx", "refuse_translator", "top1_agreement"]

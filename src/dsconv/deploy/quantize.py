@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..models.seq2seq import Seq2Seq
 from ..utils import atomic_path, writable_path
 from .onnx import add_onnx_metadata, export_onnx, onnx_metadata
 
@@ -150,6 +151,15 @@ def top1_agreement(reference: Run, candidate: Run,
             "cand_top1": cand_ok / n if labelled else None, "max_abs_diff": max_diff}
 
 
+def refuse_translator(model: torch.nn.Module, name: str, command: str) -> None:
+    """A one-line error when `model` is a translation model: the ONNX paths (export,
+    quantize, bench's backends) take image and series classifiers."""
+    if isinstance(model, Seq2Seq):
+        raise ValueError(f"{name} is a translation model: `dsconv {command}` takes image and "
+                         "series classifiers; translate with `dsconv predict`, and time "
+                         "decoding with benchmarks/translation.py")
+
+
 def quantize_model_file(weights: str | Path, output: str | Path, data: str | Path | None = None,
                         calib_images: int = 256, method: str = "minmax") -> dict:
     """int8 ONNX of a model file, calibrated on its training data, compared with fp32 on the
@@ -171,6 +181,7 @@ def quantize_model_file(weights: str | Path, output: str | Path, data: str | Pat
     _check_method(method)
     output = writable_path(output)  # a bad location fails before the work
     model, meta = load_model(weights)
+    refuse_translator(model, meta.model, "quantize")
     # The provenance carries the run's held-out split: calibrate on the rest, compare on it.
     train, held_out = (labelled_split(meta.preprocess, meta.classes, data, meta.provenance, s)
                        for s in ("train", "eval"))

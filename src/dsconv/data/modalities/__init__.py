@@ -69,7 +69,12 @@ def labelled_split(preprocess: Preprocess | dict, classes: list[str], data: str 
     """
     record = read_preprocess(preprocess)
     provenance = trained_on if isinstance(trained_on, dict) else {"data": trained_on}
-    return modality_named(record.kind).labelled(data, record, classes, provenance, split)
+    modality = modality_named(record.kind)
+    given = modality_of(data) if data is not None else modality
+    if given is not modality:
+        raise ValueError(f"--data {data} is {given.name} data, but this model takes "
+                         f"{modality.name} data ({modality.specs})")
+    return modality.labelled(data, record, classes, provenance, split)
 
 
 __all__ = ["MODALITIES", "DataSettings", "ImageModality", "ImagePreprocess", "Inputs",
