@@ -129,6 +129,41 @@ def test_segments_span_regular_to_depthwise():
     assert mid(torch.randn(1, 8, 5, 5)).shape == (1, 8, 5, 5)
 
 
+@pytest.mark.parametrize("order", ["depthwise_first", "pointwise_first"])
+def test_super_separable_is_separable_convs_side_by_side(order):
+    # SliceNet's super-separable conv: g separable convs over channel slices, no mixing.
+    sup = SeparableConv1d(8, 12, 3, groups=2, order=order)
+    halves = [SeparableConv1d(4, 6, 3, order=order) for _ in range(2)]
+    with torch.no_grad():
+        for i, half in enumerate(halves):
+            dw_in = slice(4 * i, 4 * i + 4) if order == "depthwise_first" else slice(6 * i,
+                                                                                      6 * i + 6)
+            half.depthwise.weight.copy_(sup.depthwise.weight[dw_in])
+            half.pointwise.weight.copy_(sup.pointwise.weight[6 * i:6 * i + 6])
+    x = torch.randn(2, 8, 11)
+    torch.testing.assert_close(sup(x), torch.cat([h(x[:, 4 * i:4 * i + 4])
+                                                  for i, h in enumerate(halves)], 1))
+    assert sum(p.numel() for p in sup.parameters()) == sum(
+        p.numel() for h in halves for p in h.parameters())
+    with pytest.raises(ValueError, match="groups=3: must be a positive divisor of the 1x1"):
+        SeparableConv1d(8, 12, 3, groups=3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SeparableConv1d(4, 6, 5, padding="causal", dilation=2),
+    lambda: SeparableConv1d(4, 6, 3, padding="causal", order="pointwise_first", groups=2),
+    lambda: Conv1d(4, 6, 4, padding="causal", dilation=3),
+])
+def test_forward_valid_is_the_causal_conv_at_its_last_position(make):
+    # Incremental decoding feeds the last (k-1)*d inputs and the new one, unpadded.
+    conv = make()
+    x = torch.randn(2, 4, 15)
+    spatial = getattr(conv, "depthwise", conv)  # the step with the kernel
+    k, d = spatial.kernel_size[0], spatial.dilation[0]
+    window = x[..., -((k - 1) * d + 1):]
+    torch.testing.assert_close(conv.forward_valid(window), conv(x)[..., -1:])
+
+
 def test_mid_norm_and_act_sit_between_steps():
     sep = SeparableConv2d(3, 4, 3, mid_norm=nn.BatchNorm2d, mid_act=nn.ReLU).eval()
     x = torch.randn(1, 3, 6, 6)

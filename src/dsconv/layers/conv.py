@@ -70,6 +70,13 @@ class _SameConv:
             x = F.pad(x, self.explicit_pad)
         return self._conv_forward(x, self.weight, self.bias)
 
+    def forward_valid(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution without any padding ('valid'): for an input that already holds
+        the context it needs. Incremental decoding feeds a causal conv its last (k-1)*d
+        inputs and the new one, (N, C_in, (k-1)*d + 1) -> (N, C_out, 1)."""
+        return _CONV_FN[self.dims](x, self.weight, self.bias, self.stride, 0, self.dilation,
+                                   self.groups)
+
 
 class _Depthwise(_SameConv):
     """One spatial filter per input channel (groups = channels), `depth_multiplier` each.
@@ -89,11 +96,13 @@ class _Depthwise(_SameConv):
 
 
 class _Pointwise(_SameConv):
-    """1x1 convolution: mixes channels, no spatial extent."""
+    """1x1 convolution: mixes channels, no spatial extent; `groups` > 1 mixes only within
+    each of `groups` channel slices (the super-separable convolution's 1x1 step)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int | tuple[int, ...] = 1,
-                 bias: bool = False) -> None:
-        super().__init__(in_channels, out_channels, 1, stride, "same", 1, 1, bias)
+                 bias: bool = False, groups: int = 1) -> None:
+        check_positive("groups", groups)
+        super().__init__(in_channels, out_channels, 1, stride, "same", 1, groups, bias)
 
 
 class Conv1d(_SameConv, nn.Conv1d):
@@ -159,6 +168,7 @@ class PointwiseConv3d(_Pointwise, nn.Conv3d):
     dims = 3
 
 
+_CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 CONV = {1: Conv1d, 2: Conv2d, 3: Conv3d}
 DEPTHWISE = {1: DepthwiseConv1d, 2: DepthwiseConv2d, 3: DepthwiseConv3d}
 POINTWISE = {1: PointwiseConv1d, 2: PointwiseConv2d, 3: PointwiseConv3d}
