@@ -164,6 +164,31 @@ def test_forward_valid_is_the_causal_conv_at_its_last_position(make):
     torch.testing.assert_close(conv.forward_valid(window), conv(x)[..., -1:])
 
 
+@pytest.mark.parametrize("make", [
+    lambda: SeparableConv1d(8, 12, 5, padding="causal", dilation=2),
+    lambda: SeparableConv1d(8, 12, 4, groups=4),  # even kernel: TF's asymmetric 'same'
+    lambda: SeparableConv1d(8, 12, 3, order="pointwise_first", groups=2, mid_act=nn.ReLU),
+    lambda: SeparableConv1d(8, 12, 3, stride=2, mid_norm=nn.BatchNorm1d, bias=True),
+    lambda: SeparableConv1d(8, 16, 3, depth_multiplier=2),
+    lambda: Conv1d(8, 12, 4, padding="causal"),
+    lambda: SeparableConv2d(8, 12, 3),
+    lambda: PointwiseConv2d(8, 12, stride=2, bias=True),
+])
+def test_forward_last_is_forward_on_channels_last_data(make):
+    # Sequence models hold (N, L, C): the same numbers and gradients without moving channels.
+    m = make().double().eval()
+    x = torch.randn(2, 8, *[11] * m.dims, dtype=torch.float64, requires_grad=True)
+    ref = m(x)
+    got = m.forward_last(x.movedim(1, -1)).movedim(-1, 1)
+    torch.testing.assert_close(got, ref)
+    g = torch.randn_like(ref)
+    for a, b in zip(torch.autograd.grad(got, [x, *m.parameters()], g),
+                    torch.autograd.grad(ref, [x, *m.parameters()], g)):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match=r"expects 8 input channels, got 11"):
+        m.forward_last(x)  # channels first by mistake
+
+
 def test_mid_norm_and_act_sit_between_steps():
     sep = SeparableConv2d(3, 4, 3, mid_norm=nn.BatchNorm2d, mid_act=nn.ReLU).eval()
     x = torch.randn(1, 3, 6, 6)

@@ -138,6 +138,19 @@ class SeparableConv(nn.Module):
         first, second = self._steps()
         return second(self.mid_act(self.mid_norm(first(x))))
 
+    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` on channels-last data, x (N, *spatial, C_in) -> (N, *spatial', C_out): the
+        1x1 step as a matrix product, the spatial one channels-last where the layer has that;
+        a mid norm / activation sees (N, C, *spatial), as in `forward`."""
+        if self.order == "depthwise_first":
+            h = self.depthwise.forward_last(x)
+            if not (isinstance(self.mid_norm, nn.Identity) and isinstance(self.mid_act,
+                                                                          nn.Identity)):
+                h = self.mid_act(self.mid_norm(h.movedim(-1, 1))).movedim(1, -1)
+            return self.pointwise.forward_last(h)
+        h = self.mid_act(self.mid_norm(self.pointwise.forward_last(x).movedim(-1, 1)))
+        return self.depthwise.forward_last(h.movedim(1, -1))
+
     def forward_valid(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` without padding, for an input that already holds the context the spatial
         step needs (incremental decoding): (N, in_channels, (k-1)*d + 1) -> (N, out, 1)."""
