@@ -113,6 +113,20 @@ def test_profile_counts_transformer_attention_and_tied_softmax():
     assert sum(r.params for r in p.rows) == p.trainable_params  # the tied matrix counted once
 
 
+def test_profile_counts_slicenet_convs_attention_and_softmax():
+    # The convs run channels-last inside ConvStep; the profiler must still see every one.
+    kw = dict(kernels=(3, 5, 7), dilations=(1, 2, 4), separability="super", groups=2, heads=2)
+    model = tiny("slicenet_small", **kw)
+    c, n, cfg = 32, 10, model.cfg
+    module = n * sum(k * c + c * c // 2 for k in cfg.kernels)
+    attn = 4 * n * c * c + 2 * n * n * c
+    mixer = n * (3 * 2 * c + 2 * c * c // 2) + attn
+    want = cfg.enc_layers * module + cfg.dec_layers * (module + attn) + mixer + n * c * V
+    p = profile(model, (n,))
+    assert p.macs == want and p.macs_per_token == want // n
+    assert sum(r.params for r in p.rows) == p.trainable_params == slicenet_params(cfg)
+
+
 @pytest.mark.parametrize("name,kw", CASES)
 def test_decoder_is_causal(name, kw):
     model = tiny(name, **kw)

@@ -8,10 +8,10 @@ A causal conv's state is its last (k-1)*d inputs and an attention's is the encod
 keys and values, so a step costs the same at position 50 as at position 1.
 
 Layout: (B, T, C) throughout (attention and LayerNorm work on the last axis); the convs run
-channels-last (`forward_last`: the 1x1 as one matrix product, the depthwise step by oneDNN's
-channels-last kernel): a SliceNet training step took ~1.5x as long moving to (B, C, T) and
-back. States are nested lists / tuples / dicts of batch-first tensors, so `reorder_state`
-serves every model's beam search.
+channels-last (`conv(x, channels_last=True)`: the 1x1 as one matrix product, the depthwise
+step by oneDNN's channels-last kernel): a SliceNet training step took ~1.5x as long moving to
+(B, C, T) and back. States are nested lists / tuples / dicts of batch-first tensors, so
+`reorder_state` serves every model's beam search.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ class ConvStep(nn.Module):
         h = F.relu(x)
         if mask is not None:
             h = h * mask
-        return self.norm(self.conv.forward_last(h))
+        return self.norm(self.conv(h, channels_last=True))
 
     def start(self, like: torch.Tensor) -> torch.Tensor:
         """The empty state for the batch of `like` (B, ...): (B, C_in, context) zeros, what

@@ -3,8 +3,9 @@
 Each class *is* a `torch.nn.ConvNd` (same `weight` / `bias` / `groups`), so anything that works
 on torch convolutions (BN folding, quantization, ONNX export, `state_dict` loading) works here.
 The only difference is `padding`, which also accepts TensorFlow's 'same' with any stride, and
-Keras's 'causal' for 1-D. `forward_last` takes channels-last data, (N, *spatial, C), as sequence
-models hold it (the 1x1 conv is then one matrix product); `forward_valid` runs unpadded.
+Keras's 'causal' for 1-D. `layer(x, channels_last=True)` takes channels-last data,
+(N, *spatial, C), as sequence models hold it (the 1x1 conv is then one matrix product);
+`forward_valid` runs unpadded.
 
 One idiom for every dimension: a mixin holds the behaviour, and each public class is a thin
 subclass `class DepthwiseConv2d(_Depthwise, nn.Conv2d)` whose `super().__init__` reaches torch's.
@@ -75,8 +76,11 @@ class _SameConv:
                 f"{x.shape[channel_axis]} (input shape {tuple(x.shape)})"
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, C_in, *spatial) -> (N, C_out, *spatial_out)."""
+    def forward(self, x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        """x: (N, C_in, *spatial) -> (N, C_out, *spatial_out); with channels_last,
+        (N, *spatial, C_in) -> (N, *spatial_out, C_out) (`forward_last`)."""
+        if channels_last:
+            return self.forward_last(x)
         self._check(x)
         if self.dynamic_same:
             x = pad_same(x, self.kernel_size, self.stride, self.dilation)
@@ -88,7 +92,7 @@ class _SameConv:
         """`forward` on channels-last data: x (N, *spatial, C_in) -> (N, *spatial', C_out),
         the same numbers (here by moving the channels; subclasses run it in place)."""
         self._check(x, -1)
-        return self(x.movedim(-1, 1)).movedim(1, -1)
+        return self.forward(x.movedim(-1, 1)).movedim(1, -1)
 
     def forward_valid(self, x: torch.Tensor) -> torch.Tensor:
         """The convolution without any padding ('valid'): for an input that already holds
@@ -138,6 +142,13 @@ class _Pointwise(_SameConv):
                          w.view(g, -1, w.shape[1])).flatten(-2)
         return y if self.bias is None else y + self.bias
 
+    def forward_valid(self, x: torch.Tensor) -> torch.Tensor:
+        """As `forward` (a 1x1 needs no padding), by `forward_last`'s matrix product: for the
+        few positions of a decoding step it is ~3x faster than oneDNN's convolution."""
+        if any(s != 1 for s in self.stride):
+            return super().forward_valid(x)
+        return self.forward_last(x.movedim(1, -1)).movedim(-1, 1)
+
 
 class Conv1d(_SameConv, nn.Conv1d):
     """Regular 1-D convolution. (N, in_channels, L) -> (N, out_channels, L')."""
@@ -170,6 +181,15 @@ class DepthwiseConv1d(_Depthwise, nn.Conv1d):
                       bias: torch.Tensor | None) -> torch.Tensor:
         p = self.padding[0]  # static symmetric padding; 'same'/'causal' were applied by forward
         return depthwise_conv1d(x, weight, bias, self.stride[0], (p, p), self.dilation[0])
+
+    def forward_valid(self, x: torch.Tensor) -> torch.Tensor:
+        """See `_SameConv.forward_valid`. The one-output case of a decoding step, x (N, C,
+        (k-1)*d + 1) -> (N, C, 1), is a product and a sum, ~3x faster than a convolution call."""
+        k, d = self.kernel_size[0], self.dilation[0]
+        if self.depth_multiplier != 1 or self.stride[0] != 1 or x.shape[-1] != (k - 1) * d + 1:
+            return super().forward_valid(x)
+        y = (x[..., ::d] * self.weight[:, 0]).sum(-1, keepdim=True)
+        return y if self.bias is None else y + self.bias[:, None]
 
     def forward_last(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, L, C) -> (N, L', C * depth_multiplier) by `depthwise_conv1d_last` (oneDNN's

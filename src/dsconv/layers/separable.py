@@ -133,23 +133,27 @@ class SeparableConv(nn.Module):
             return self.depthwise, self.pointwise
         return self.pointwise, self.depthwise
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, in_channels, *spatial) -> (N, out_channels, *spatial / stride)."""
+    def forward(self, x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        """x: (N, in_channels, *spatial) -> (N, out_channels, *spatial / stride); with
+        channels_last, (N, *spatial, in_channels) -> (N, *spatial', out) (`forward_last`)."""
+        if channels_last:
+            return self.forward_last(x)
         first, second = self._steps()
         return second(self.mid_act(self.mid_norm(first(x))))
 
     def forward_last(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` on channels-last data, x (N, *spatial, C_in) -> (N, *spatial', C_out): the
         1x1 step as a matrix product, the spatial one channels-last where the layer has that;
-        a mid norm / activation sees (N, C, *spatial), as in `forward`."""
+        a mid norm / activation sees (N, C, *spatial), as in `forward`. The steps are called
+        as modules, so hooks (the cost profiler's) see them."""
         if self.order == "depthwise_first":
-            h = self.depthwise.forward_last(x)
+            h = self.depthwise(x, channels_last=True)
             if not (isinstance(self.mid_norm, nn.Identity) and isinstance(self.mid_act,
                                                                           nn.Identity)):
                 h = self.mid_act(self.mid_norm(h.movedim(-1, 1))).movedim(1, -1)
-            return self.pointwise.forward_last(h)
-        h = self.mid_act(self.mid_norm(self.pointwise.forward_last(x).movedim(-1, 1)))
-        return self.depthwise.forward_last(h.movedim(1, -1))
+            return self.pointwise(h, channels_last=True)
+        h = self.mid_act(self.mid_norm(self.pointwise(x, channels_last=True).movedim(-1, 1)))
+        return self.depthwise(h.movedim(1, -1), channels_last=True)
 
     def forward_valid(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` without padding, for an input that already holds the context the spatial

@@ -27,8 +27,8 @@ Where this differs from tensor2tensor:
 * A LayerNorm ends each stack. Every module adds to the residual stream, so without it the
   stream's scale grows with depth: slicenet_small started at a loss of ~30 nats against
   ln(8000) = 9 (9.5 with the norms) and the encoder's keys saturated the attention.
-* The convs run channels-last (`forward_last`), the same numbers as (B, C, T) and about 1.5x
-  faster on CPU at these shapes.
+* The convs run channels-last (`conv(x, channels_last=True)`), the same numbers as (B, C, T)
+  and about 1.5x faster on CPU at these shapes.
 * No symbol dropout; label smoothing (slicenet_1: 0.1) belongs to the trainer's loss.
 """
 
