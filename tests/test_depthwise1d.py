@@ -193,6 +193,26 @@ def test_errors(route):
         D.depthwise_conv1d(x[0], torch.randn(3, 1, 3))
 
 
+@pytest.mark.parametrize("s,d,pad,dm,bias", [(1, 1, (6, 0), 1, False), (1, 2, (3, 4), 2, True),
+                                             (2, 1, (1, 1), 1, True), (1, 3, (0, 0), 1, False),
+                                             (1, 2, (4, 4), 1, True)])
+def test_channels_last_equals_torch(s, d, pad, dm, bias):
+    # SliceNet's layout: (N, L, C) in and out, oneDNN's channels-last kernel underneath.
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 20, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(8 * dm, 1, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(8 * dm, generator=g, dtype=torch.float64, requires_grad=True) if bias \
+        else None
+    got = D.depthwise_conv1d_last(x, w, b, s, pad, d)
+    assert got.is_contiguous()
+    torch.testing.assert_close(got, F.conv1d(F.pad(x.mT, pad), w, b, s, 0, d, 8).mT)
+    args = (x, w) if b is None else (x, w, b)
+    assert torch.autograd.gradcheck(
+        lambda *a: D.depthwise_conv1d_last(a[0], a[1], a[2] if bias else None, s, pad, d), args)
+    with pytest.raises(ValueError, match=r"\(N, L, C\)"):
+        D.depthwise_conv1d_last(x[0], w)
+
+
 @pytest.mark.parametrize("route", ROUTES, indirect=True)
 def test_double_backward_is_rejected(route):
     x = torch.randn(2, 3, 16, requires_grad=True)

@@ -129,6 +129,66 @@ def test_segments_span_regular_to_depthwise():
     assert mid(torch.randn(1, 8, 5, 5)).shape == (1, 8, 5, 5)
 
 
+@pytest.mark.parametrize("order", ["depthwise_first", "pointwise_first"])
+def test_super_separable_is_separable_convs_side_by_side(order):
+    # SliceNet's super-separable conv: g separable convs over channel slices, no mixing.
+    sup = SeparableConv1d(8, 12, 3, groups=2, order=order)
+    halves = [SeparableConv1d(4, 6, 3, order=order) for _ in range(2)]
+    with torch.no_grad():
+        for i, half in enumerate(halves):
+            dw_in = slice(4 * i, 4 * i + 4) if order == "depthwise_first" else slice(6 * i,
+                                                                                      6 * i + 6)
+            half.depthwise.weight.copy_(sup.depthwise.weight[dw_in])
+            half.pointwise.weight.copy_(sup.pointwise.weight[6 * i:6 * i + 6])
+    x = torch.randn(2, 8, 11)
+    torch.testing.assert_close(sup(x), torch.cat([h(x[:, 4 * i:4 * i + 4])
+                                                  for i, h in enumerate(halves)], 1))
+    assert sum(p.numel() for p in sup.parameters()) == sum(
+        p.numel() for h in halves for p in h.parameters())
+    with pytest.raises(ValueError, match="groups=3: must be a positive divisor of the 1x1"):
+        SeparableConv1d(8, 12, 3, groups=3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SeparableConv1d(4, 6, 5, padding="causal", dilation=2),
+    lambda: SeparableConv1d(4, 6, 3, padding="causal", order="pointwise_first", groups=2),
+    lambda: Conv1d(4, 6, 4, padding="causal", dilation=3),
+])
+def test_forward_valid_is_the_causal_conv_at_its_last_position(make):
+    # Incremental decoding feeds the last (k-1)*d inputs and the new one, unpadded.
+    conv = make()
+    x = torch.randn(2, 4, 15)
+    spatial = getattr(conv, "depthwise", conv)  # the step with the kernel
+    k, d = spatial.kernel_size[0], spatial.dilation[0]
+    window = x[..., -((k - 1) * d + 1):]
+    torch.testing.assert_close(conv.forward_valid(window), conv(x)[..., -1:])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SeparableConv1d(8, 12, 5, padding="causal", dilation=2),
+    lambda: SeparableConv1d(8, 12, 4, groups=4),  # even kernel: TF's asymmetric 'same'
+    lambda: SeparableConv1d(8, 12, 3, order="pointwise_first", groups=2, mid_act=nn.ReLU),
+    lambda: SeparableConv1d(8, 12, 3, stride=2, mid_norm=nn.BatchNorm1d, bias=True),
+    lambda: SeparableConv1d(8, 16, 3, depth_multiplier=2),
+    lambda: Conv1d(8, 12, 4, padding="causal"),
+    lambda: SeparableConv2d(8, 12, 3),
+    lambda: PointwiseConv2d(8, 12, stride=2, bias=True),
+])
+def test_forward_last_is_forward_on_channels_last_data(make):
+    # Sequence models hold (N, L, C): the same numbers and gradients without moving channels.
+    m = make().double().eval()
+    x = torch.randn(2, 8, *[11] * m.dims, dtype=torch.float64, requires_grad=True)
+    ref = m(x)
+    got = m.forward_last(x.movedim(1, -1)).movedim(-1, 1)
+    torch.testing.assert_close(got, ref)
+    g = torch.randn_like(ref)
+    for a, b in zip(torch.autograd.grad(got, [x, *m.parameters()], g),
+                    torch.autograd.grad(ref, [x, *m.parameters()], g)):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match=r"expects 8 input channels, got 11"):
+        m.forward_last(x)  # channels first by mistake
+
+
 def test_mid_norm_and_act_sit_between_steps():
     sep = SeparableConv2d(3, 4, 3, mid_norm=nn.BatchNorm2d, mid_act=nn.ReLU).eval()
     x = torch.randn(1, 3, 6, 6)

@@ -14,6 +14,10 @@ from dsconv.cost import profile
 from dsconv.layers import SEPARABLE
 from dsconv.models import model_info
 
+# Image and series classifiers; the translation models (token ids in) have their own tests in
+# test_translation_models.py and join only the style sweep below.
+CLASSIFIERS = [n for n in dsconv.list_models() if not model_info(n).tokens]
+
 
 def n_params(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -159,7 +163,7 @@ def light(name):
     return {"middle_repeats": 1} if big else {}
 
 
-@pytest.mark.parametrize("name", dsconv.list_models())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_every_model_forward_backward(name):
     model = dsconv.create_model(name, num_classes=5, **light(name))
     out = model(small_input(name))
@@ -170,7 +174,7 @@ def test_every_model_forward_backward(name):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", dsconv.list_models())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_every_model_features_only(name):
     model = dsconv.create_model(name, features_only=True, **light(name)).eval()
     x = small_input(name, batch=1, extra=0)
@@ -203,7 +207,7 @@ def test_xception_mini_is_small():
     assert 100_000 < n < 1_000_000
 
 
-@pytest.mark.parametrize("name", dsconv.list_models())
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_every_model_num_classes_is_its_output_count(name):
     model = dsconv.create_model(name, num_classes=5, **light(name)).eval()
     x = small_input(name, batch=1)
@@ -231,16 +235,20 @@ TINY = {"xception": XCEPTION_TINY, "xception_standard": XCEPTION_TINY,
         "mobilenet_v1": dict(alpha=0.125), "mobilenet_v1_standard": dict(alpha=0.125),
         "xceptiontime": dict(nf=4), "xceptiontime_standard": dict(nf=4),
         "inceptiontime": dict(nf=4)}
+TOKENS_TINY = dict(vocab_size=50, hidden=16, enc_layers=1, dec_layers=1)
+TINY.update({n: TOKENS_TINY for n in dsconv.list_models() if model_info(n).tokens})
 STYLE_OPTIONS = {"conv_mode": ("separable", "standard"), "mid_act": ("relu", "elu"),
                  "order": ("depthwise_first", "pointwise_first"), "segments": (1, 2)}
 SEPARABLE_TYPES = tuple(SEPARABLE.values())
 
 
 def tiny_model(name, **kw):
-    """`name` at the widths of TINY (a new model needs an entry there), 3 classes."""
+    """`name` at the widths of TINY (a new model needs an entry there), 3 classes (classifiers;
+    a translation model's tiny vocabulary is in TINY)."""
     if name not in TINY:
         pytest.fail(f"add tiny widths for {name!r} to TINY so the style sweep covers it")
-    return dsconv.create_model(name, num_classes=3, **TINY[name], **kw)
+    classes = {} if model_info(name).tokens else {"num_classes": 3}
+    return dsconv.create_model(name, **classes, **TINY[name], **kw)
 
 
 @functools.cache

@@ -44,6 +44,9 @@ class ConvStyle:
         bn_momentum: the norm's momentum, PyTorch convention (Keras's 0.99 is 0.01 here).
         segments: groups of the separable conv's spatial step, the Inception spectrum: None
             depthwise (one per channel), 1 a regular conv beside the 1x1, between: Inception.
+        groups: groups of the separable conv's 1x1 step: 1 separable, g > 1 SliceNet's
+            super-separable conv (g separable convs over channel slices, k*c + c^2/g
+            parameters). Like `order` and `segments`, the 'standard' twin ignores it.
     """
 
     dims: int = 2
@@ -55,6 +58,7 @@ class ConvStyle:
     bn_eps: float = 1e-3
     bn_momentum: float = 0.01
     segments: int | None = None
+    groups: int = 1
 
     def __post_init__(self) -> None:
         if self.dims not in CONV:
@@ -91,25 +95,28 @@ class ConvStyle:
         return get_norm(self.norm_layer, self.dims, self.bn_eps, self.bn_momentum)
 
     def conv(self, in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1,
-             padding: Padding = "same") -> nn.Module:
+             padding: Padding = "same", dilation: int = 1) -> nn.Module:
         """A regular conv, in both conv modes (stems): (N, in_ch, *S) -> (N, out_ch, *S')."""
-        return CONV[self.dims](in_ch, out_ch, kernel_size, stride, padding)
+        return CONV[self.dims](in_ch, out_ch, kernel_size, stride, padding, dilation)
 
     def pointwise(self, in_ch: int, out_ch: int, stride: int = 1) -> nn.Module:
         """A 1x1 conv (bottlenecks, shortcuts, conv heads): (N, in_ch, *S) -> (N, out_ch, *S')."""
         return POINTWISE[self.dims](in_ch, out_ch, stride)
 
     def sep_conv(self, in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1,
-                 padding: Padding = "same", mid_norm: bool = False) -> nn.Module:
+                 padding: Padding = "same", mid_norm: bool = False, dilation: int = 1
+                 ) -> nn.Module:
         """A separable conv (or, for the twin, a regular one): (N, in_ch, *S) -> (N, out_ch, *S').
 
         mid_norm: a norm between the depthwise and pointwise steps (MobileNet's).
+        padding: 'same' (TensorFlow's), 'causal' (1-D: only the past), 'valid', explicit.
         """
         if self.conv_mode == "standard":
-            return self.conv(in_ch, out_ch, kernel_size, stride, padding)
-        return SEPARABLE[self.dims](in_ch, out_ch, kernel_size, stride, padding,
+            return self.conv(in_ch, out_ch, kernel_size, stride, padding, dilation)
+        return SEPARABLE[self.dims](in_ch, out_ch, kernel_size, stride, padding, dilation,
                                     order=self.order, mid_norm=self.norm if mid_norm else None,
-                                    mid_act=get_act(self.mid_act), segments=self.segments)
+                                    mid_act=get_act(self.mid_act), segments=self.segments,
+                                    groups=self.groups)
 
 
 def conv_norm_act(conv: nn.Module, channels: int, norm: Callable[[int], nn.Module],

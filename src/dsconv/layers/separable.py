@@ -17,6 +17,11 @@ argues the order barely matters in a stacked network; here you can check.
 
 `mid_norm` / `mid_act` put a normalisation / activation between the two steps: the paper's
 ablation (Figure 10) found *no* intermediate activation best, hence the default None.
+
+`groups` > 1 is the *super-separable* convolution of SliceNet (Kaiser, Gomez, Chollet 2017,
+section 2.2): the channels split into `groups` slices, each with its own separable conv and no
+mixing across slices. The depthwise step is per channel anyway, so that is a grouped 1x1:
+k*c + c^2/g parameters instead of k*c + c^2 (c channels in and out).
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class SeparableConv(nn.Module):
         mid_norm: nn.Module | Callable[[int], nn.Module] | None = None,
         mid_act: nn.Module | Callable[[], nn.Module] | None = None,
         segments: int | None = None,
+        groups: int = 1,
     ) -> None:
         super().__init__()
         check_positive("in_channels", in_channels)
@@ -104,9 +110,15 @@ class SeparableConv(nn.Module):
                 spatial_ch, spatial_ch * depth_multiplier, kernel_size, stride, padding,
                 dilation, groups=segments, bias=spatial_bias,
             )
+        pw_in = in_channels if order == "pointwise_first" else mid_ch
+        if not isinstance(groups, int) or groups <= 0 or pw_in % groups or out_channels % groups:
+            raise ValueError(
+                f"groups={groups!r}: must be a positive divisor of the 1x1 step's {pw_in} input "
+                f"and {out_channels} output channels (1 = separable, > 1 = super-separable)"
+            )
+        self.groups = groups
         pointwise = POINTWISE[self.dims](
-            in_channels if order == "pointwise_first" else mid_ch, out_channels,
-            bias=bias and order == "depthwise_first",
+            pw_in, out_channels, bias=bias and order == "depthwise_first", groups=groups,
         )
         # Submodule names stay 'depthwise' and 'pointwise' in both orders, so weight maps are a
         # fixed table; the spatial step is depthwise unless `segments` says otherwise.
@@ -115,17 +127,44 @@ class SeparableConv(nn.Module):
         self.mid_norm = _build(mid_norm, "mid_norm", mid_ch)
         self.mid_act = _build(mid_act, "mid_act")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, in_channels, *spatial) -> (N, out_channels, *spatial / stride)."""
-        first, second = (
-            (self.depthwise, self.pointwise) if self.order == "depthwise_first"
-            else (self.pointwise, self.depthwise)
-        )
+    def _steps(self) -> tuple[nn.Module, nn.Module]:
+        """(first, second) conv in the layer's order."""
+        if self.order == "depthwise_first":
+            return self.depthwise, self.pointwise
+        return self.pointwise, self.depthwise
+
+    def forward(self, x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        """x: (N, in_channels, *spatial) -> (N, out_channels, *spatial / stride); with
+        channels_last, (N, *spatial, in_channels) -> (N, *spatial', out) (`forward_last`)."""
+        if channels_last:
+            return self.forward_last(x)
+        first, second = self._steps()
         return second(self.mid_act(self.mid_norm(first(x))))
 
+    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` on channels-last data, x (N, *spatial, C_in) -> (N, *spatial', C_out): the
+        1x1 step as a matrix product, the spatial one channels-last where the layer has that;
+        a mid norm / activation sees (N, C, *spatial), as in `forward`. The steps are called
+        as modules, so hooks (the cost profiler's) see them."""
+        if self.order == "depthwise_first":
+            h = self.depthwise(x, channels_last=True)
+            if not (isinstance(self.mid_norm, nn.Identity) and isinstance(self.mid_act,
+                                                                          nn.Identity)):
+                h = self.mid_act(self.mid_norm(h.movedim(-1, 1))).movedim(1, -1)
+            return self.pointwise(h, channels_last=True)
+        h = self.mid_act(self.mid_norm(self.pointwise(x, channels_last=True).movedim(-1, 1)))
+        return self.depthwise(h.movedim(1, -1), channels_last=True)
+
+    def forward_valid(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` without padding, for an input that already holds the context the spatial
+        step needs (incremental decoding): (N, in_channels, (k-1)*d + 1) -> (N, out, 1)."""
+        first, second = self._steps()
+        return second.forward_valid(self.mid_act(self.mid_norm(first.forward_valid(x))))
+
     def extra_repr(self) -> str:
+        groups = f", groups={self.groups}" if self.groups > 1 else ""
         return (f"{self.in_channels}, {self.out_channels}, order={self.order!r}, "
-                f"segments={self.segments}")
+                f"segments={self.segments}{groups}")
 
 
 class SeparableConv1d(SeparableConv):

@@ -1,10 +1,20 @@
 """Models and their registry. Each model file registers its own variants on import."""
 
-from . import inceptiontime, mobilenet, xception, xceptiontime  # noqa: F401  (registers)
+from . import (  # noqa: F401  (registers)
+    inceptiontime,
+    mobilenet,
+    slicenet,
+    transformer,
+    xception,
+    xceptiontime,
+)
 from .base import ClassifierModel, KerasEntry, make_config
 from .inceptiontime import InceptionTime, InceptionTimeConfig
 from .mobilenet import MobileNetV1, MobileNetV1Config
 from .registry import ModelInfo, create_model, list_models, model_info, register_model
+from .seq2seq import Seq2Seq
+from .slicenet import SliceNet, SliceNetConfig
+from .transformer import Transformer, TransformerConfig
 from .xception import Xception, XceptionConfig
 from .xceptiontime import XceptionTime, XceptionTimeConfig
 
@@ -13,4 +23,5 @@ __all__ = [
     "Xception", "XceptionConfig", "MobileNetV1", "MobileNetV1Config", "XceptionTime",
     "XceptionTimeConfig", "InceptionTime", "InceptionTimeConfig",
     "create_model", "list_models", "model_info", "register_model",
+    "Seq2Seq", "SliceNet", "SliceNetConfig", "Transformer", "TransformerConfig",
 ]
