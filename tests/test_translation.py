@@ -22,7 +22,8 @@ MULTI30K = next((p for p in (ROOT.parent / "shared" / "data" / "multi30k",
 pytestmark = pytest.mark.skipif(MULTI30K is None, reason="shared/data/multi30k is not here")
 
 # A SliceNet small enough to train a few steps in seconds on 2 cores.
-TINY = {"hidden": 32, "enc_layers": 1, "dec_layers": 1, "kernels": (3, 7), "dilations": (1, 1)}
+TINY = {"hidden": 32, "enc_layers": 1, "dec_layers": 1, "kernels": (3, 3, 5),
+        "dilations": (1, 1, 1)}
 
 
 def _slice(folder: Path, n_train: int = 240, n_val: int = 24) -> str:
@@ -37,7 +38,7 @@ def _slice(folder: Path, n_train: int = 240, n_val: int = 24) -> str:
 
 def _config(spec: str, out: Path, **kw) -> TrainConfig:
     base = dict(data=spec, out=str(out), model="slicenet_small", model_args=TINY,
-                vocab_size=300, batch_size=600, epochs=2, progress=False, seed=0)
+                vocab_size=500, batch_size=600, epochs=2, progress=False, seed=0)
     return TrainConfig(**{**base, **kw})
 
 
@@ -60,7 +61,7 @@ def test_training_logs_translation_figures_and_writes_one_file(trained):
     model, meta = load_model(path)
     assert meta.preprocess.kind == "text" and meta.preprocess.tokenizer
     assert (meta.preprocess.src_lang, meta.preprocess.tgt_lang) == ("en", "de")
-    assert model.cfg.vocab_size == meta.preprocess.vocab_size <= 300
+    assert model.cfg.vocab_size == meta.preprocess.vocab_size <= 500
 
 
 def test_predict_and_evaluate_need_only_the_model_file(trained, tmp_path):
@@ -87,6 +88,7 @@ def test_cli_predict_reads_stdin_and_writes_one_line_each(trained, tmp_path):
                            "--beam", "1"], input=text, capture_output=True, text=True,
                           timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert proc.returncode == 0, proc.stderr
+    # One line each, even from an untrained model (its byte pieces may decode to \v etc.).
     assert len(proc.stdout.splitlines()) == 3
     # A file: the same translations, in order; an empty line keeps its place and is named.
     src = tmp_path / "in.en"
@@ -94,9 +96,10 @@ def test_cli_predict_reads_stdin_and_writes_one_line_each(trained, tmp_path):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = main(["predict", "--weights", str(path), "--beam", "1", str(src)])
-    lines = out.getvalue().splitlines()
+    lines = out.getvalue().split("\n")[:-1]
     assert code == 1 and len(lines) == 3 and lines[1] == ""
-    assert lines[0] == proc.stdout.splitlines()[0] and lines[2] == proc.stdout.splitlines()[2]
+    piped = proc.stdout.splitlines()
+    assert lines[0] == piped[0] and lines[2] == piped[2]
 
 
 def test_evaluate_without_data_uses_the_validation_pairs_beside_the_training_data(trained,

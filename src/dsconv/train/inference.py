@@ -23,7 +23,7 @@ from ..utils import atomic_write_text
 from ..weights import ModelMeta, load_model, sniff_format
 from ..weights.modelfile import parse_meta
 from .metrics import run_eval, write_eval_reports
-from .translation import score, translate, translate_ids
+from .translation import detokenize, score, translate, translate_ids
 
 
 def load_runner(weights: str | Path, model: str | None = None, **overrides
@@ -146,9 +146,8 @@ def predict_translation(net: Seq2Seq, meta: ModelMeta, inputs: Inputs, beam: int
         if x is not None:
             sources.append((entry, x))
     ids = translate_ids(net, [x for _, x in sources], beam, length_penalty)
-    decode = meta.preprocess.tokenizer_model.decode
     for (entry, _), t in zip(sources, ids):
-        entry["translation"] = decode(t)
+        entry["translation"] = detokenize(meta.preprocess.tokenizer_model, t)
     return results
 
 

@@ -50,7 +50,7 @@ def setup(cfg: TrainConfig) -> Run:
                                     recipe.drop_rate, rank)
     cfg, steps_per_epoch = check_batches(cfg, world, data.train, rank)
     model.to(device)
-    if cfg.channels_last and model.dims == 2:
+    if cfg.channels_last and getattr(model, "dims", None) == 2:  # (a translator has none)
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, recipe, cfg.base_lr_scale if cfg.init else 1.0)
     ema = EMA(model, recipe.ema_decay) if recipe.ema_decay else None

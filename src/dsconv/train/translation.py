@@ -27,6 +27,15 @@ def _sacrebleu():
     return sacrebleu
 
 
+# What str.splitlines() breaks at besides \n: a translation must stay on its line.
+_LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def detokenize(tokenizer, ids: Sequence[int]) -> str:
+    """Target ids -> text on one line (byte pieces may decode to line breaks: made spaces)."""
+    return tokenizer.decode(list(ids)).translate(_LINE_BREAKS)
+
+
 def pad_batch(seqs: Sequence[torch.Tensor]) -> torch.Tensor:
     """Token id sequences -> one (B, longest) tensor padded with PAD."""
     return nn.utils.rnn.pad_sequence(list(seqs), batch_first=True, padding_value=PAD)
@@ -63,8 +72,7 @@ def translate(model: Seq2Seq, preprocess, lines: Sequence[str], beam: int = 4,
     line, in order. A line longer than the model's limit is refused (the record says which)."""
     ids = translate_ids(model, preprocess.encode_sources(list(lines)), beam, length_penalty,
                         batch_size, device)
-    tok = preprocess.tokenizer_model
-    return [tok.decode(t) for t in ids]
+    return [detokenize(preprocess.tokenizer_model, t) for t in ids]
 
 
 def score(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
@@ -104,7 +112,7 @@ def validate_translation(model: Seq2Seq, pairs: Dataset, preprocess, beam: int =
     """What training logs each epoch: teacher-forced loss, perplexity and next-token accuracy,
     and sacreBLEU of decoding every pair's source (greedy by default: cheap enough per epoch)."""
     figures = teacher_forced(model, pairs, device=device)
-    hyps = [preprocess.tokenizer_model.decode(t) for t in translate_ids(
+    hyps = [detokenize(preprocess.tokenizer_model, t) for t in translate_ids(
         model, [pairs[i][0] for i in range(len(pairs))], beam=beam, device=device)]
     figures.update(score(hyps, pairs.references))
     figures["hypotheses"] = hyps

@@ -16,10 +16,25 @@ def save_weights(model: nn.Module, path: str | Path,
     from safetensors.torch import save_file
 
     path = Path(path)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tied = tied_aliases(model)  # a tied tensor is stored once, under its first name
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()
+             if k not in tied}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
     return path
+
+
+def tied_aliases(model: nn.Module) -> dict[str, str]:
+    """{alias: first name} of the state-dict entries that are the same tensor as an earlier
+    one (tied weights: a translator's embedding is its output layer too)."""
+    first: dict[int, str] = {}
+    aliases = {}
+    for k, v in model.state_dict(keep_vars=True).items():
+        if id(v) in first:
+            aliases[k] = first[id(v)]
+        else:
+            first[id(v)] = k
+    return aliases
 
 
 def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
@@ -37,8 +52,11 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_state_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str,
                        strict: bool = True):
-    """load_state_dict with an error that names mismatched shapes, missing and extra keys."""
+    """load_state_dict with an error that names mismatched shapes, missing and extra keys.
+    A tied tensor stored once (see `save_weights`) loads under all its names."""
     own = model.state_dict()
+    state = {**state, **{a: state[k] for a, k in tied_aliases(model).items()
+                         if a not in state and k in state}}
     bad = [f"{k}: model {tuple(own[k].shape)} vs file {tuple(v.shape)}"
            for k, v in state.items() if k in own and own[k].shape != v.shape]
     missing = [k for k in own if k not in state]

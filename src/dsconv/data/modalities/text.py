@@ -158,7 +158,7 @@ def _sentences_or_paths(inputs: Inputs) -> tuple[list[str] | None, list[str]]:
     items = list(inputs)
     if any(isinstance(x, Path) for x in items) or not items:
         return None, [str(x) for x in items]
-    files = [Path(x).is_file() for x in items]
+    files = [_is_file(x) for x in items]
     if all(files):
         return None, [str(x) for x in items]
     if any(files):
@@ -166,6 +166,14 @@ def _sentences_or_paths(inputs: Inputs) -> tuple[list[str] | None, list[str]]:
         raise ValueError(f"the inputs mix files ({named}) and sentences: pass either text files "
                          "or sentences")
     return [str(x) for x in items], []
+
+
+def _is_file(text: str) -> bool:
+    """Whether `text` names a file (a long sentence is no file name: the OS says so by error)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _entries(pre: TextPreprocess, lines: Sequence[str], names: list[str]):
