@@ -60,7 +60,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(prof.to_dict(), indent=1))
         return 0
-    print(f'Model: "{name}"  input {"x".join(map(str, prof.input_shape))}')
+    tokens = " tokens, source and target" if prof.macs_per_token else ""
+    print(f'Model: "{name}"  input {"x".join(map(str, prof.input_shape))}{tokens}')
     header = f"{'Layer (type)':<52} {'Output Shape':<20} {'Param #':>12} {'MACs':>15}"
     print(header)
     print("=" * len(header))
@@ -74,6 +75,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     print(f"Trainable params: {prof.trainable_params:,}")
     print(f"Non-trainable params: {prof.non_trainable_params:,}")
     print(f"Multiply-adds: {prof.macs:,} ({prof.macs / 1e9:.3f} G)")
+    if prof.macs_per_token:
+        print(f"Multiply-adds per target token: {prof.macs_per_token:,} "
+              f"({prof.macs_per_token / 1e6:.2f} M)")
     print(f"Activation memory (outputs, per sample): {prof.act_bytes / 2**20:.1f} MiB")
     return 0
 
