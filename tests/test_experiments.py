@@ -16,7 +16,7 @@ from dsconv.experiments import Check, list_experiments, load_spec
 from dsconv.experiments.verdict import FAILS, HOLDS, UNSURE, judge
 
 CLAIMS = ["cost", "separable-vs-standard", "mid-activation", "residual", "order", "spectrum",
-          "width-resolution"]
+          "width-resolution", "seq-separable"]
 
 
 def cli(capsys, *argv) -> tuple[int, str, str]:
@@ -25,7 +25,7 @@ def cli(capsys, *argv) -> tuple[int, str, str]:
     return rc, out, err
 
 
-def test_list_names_the_seven_claims(capsys):
+def test_list_names_the_eight_claims(capsys):
     rc, out, _ = cli(capsys, "experiment", "list")
     assert rc == 0
     assert [line.split()[0] for line in out.splitlines()] == CLAIMS
@@ -44,7 +44,7 @@ def test_cost_ratio_in_results_equals_the_formula(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", CLAIMS[1:])
+@pytest.mark.parametrize("name", CLAIMS[1:-1])  # (seq-separable needs --data: tested apart)
 def test_quick_run_writes_report_and_plots(name, tmp_path, capsys):
     rc, out, err = cli(capsys, "experiment", "run", name, "--quick", "--out", tmp_path)
     assert rc == 0, err
@@ -92,6 +92,20 @@ def test_verdict_rule():
     similar = Check(similar=["a", "b"], tolerance=0.02)
     assert judge(similar, rows([0.80, 0.81], [0.81, 0.80]))["verdict"] == HOLDS
     assert judge(similar, rows([0.90, 0.91], [0.70, 0.71]))["verdict"] == FAILS
+    # "Matches or beats": a win of any size holds (where `similar` would fail), a small loss
+    # within the tolerance holds, a larger one beyond noise fails.
+    no_worse = Check(no_worse=["a", "b"], metric="best_bleu", tolerance=0.5)
+    assert judge(no_worse, rows([30.0, 30.2], [25.0, 25.1], "best_bleu"))["verdict"] == HOLDS
+    assert judge(no_worse, rows([29.8, 29.9], [30.1, 30.2], "best_bleu"))["verdict"] == HOLDS
+    assert judge(no_worse, rows([27.0, 27.1], [30.1, 30.2], "best_bleu"))["verdict"] == FAILS
+    with pytest.raises(ValueError, match="one of"):
+        Check(no_worse=["a", "b"], better="a", worse="b")
+
+
+def test_a_claim_without_data_of_its_own_asks_for_it(capsys):
+    """seq-separable ships no parallel text: run names what --data must be."""
+    rc, _, err = cli(capsys, "experiment", "run", "seq-separable", "--quick")
+    assert rc == 2 and "needs --data: parallel text PREFIX.SRC-TGT" in err
 
 
 def test_bad_specs_say_what_is_wrong(tmp_path, capsys):

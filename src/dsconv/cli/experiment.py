@@ -20,8 +20,8 @@ from .flags import Formatter
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("experiment", help="reproduce the claims of the Xception and MobileNet "
-                       "papers: list, run, report", formatter_class=Formatter,
+    p = sub.add_parser("experiment", help="reproduce the claims of the Xception, MobileNet "
+                       "and SliceNet papers: list, run, report", formatter_class=Formatter,
                        description="Each claim is a spec of variants x seeds trained through "
                        "the training API; `run` writes results.csv, report.md and plots to "
                        "experiments/NAME by default. `dsconv experiment ACTION --help` for more.")

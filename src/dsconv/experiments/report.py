@@ -125,18 +125,23 @@ def _epochs(rows: list[dict], variant: str) -> str:
 
 def training_section(spec: Spec, rows: list[dict]) -> tuple[list[str], str]:
     """(Markdown lines of the variants table and checks, the claim's overall verdict)."""
-    lines = [f"| variant | n | params | M MACs | best acc | final acc | epochs to "
+    # Translation runs also have validation BLEU (their acc is next-token accuracy).
+    bleu = any(r.get("best_bleu") not in (None, "") for r in rows)
+    head = " best BLEU | final BLEU |" if bleu else ""
+    lines = [f"| variant | n | params | M MACs | best acc | final acc |{head} epochs to "
              f"{spec.target:g} | train s | infer ms (batch 32) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|" + "---|---|" * bleu]
     for v in spec.variant_names():
         acc = values(rows, v, "best_acc")
         if not acc:
-            lines.append(f"| {v} | 0 | - | - | - | - | - | - | - |")
+            lines.append(f"| {v} | 0 | - | - | - | - | - | - | - |" + " - | - |" * bleu)
             continue
+        scores = (f" {_fmt(summarize(values(rows, v, 'best_bleu')), 2)} | "
+                  f"{_fmt(summarize(values(rows, v, 'final_bleu')), 2)} |") if bleu else ""
         lines.append(
             f"| {v} | {len(acc)} | {int(values(rows, v, 'params')[0]):,} | "
             f"{values(rows, v, 'macs')[0] / 1e6:.2f} | {_fmt(summarize(acc))} | "
-            f"{_fmt(summarize(values(rows, v, 'final_acc')))} | "
+            f"{_fmt(summarize(values(rows, v, 'final_acc')))} |{scores} "
             f"{_epochs(rows, v)} | "
             f"{summarize(values(rows, v, 'train_s'))['mean']:.0f} | "
             f"{summarize(values(rows, v, 'infer_ms'))['mean']:.1f} |")
