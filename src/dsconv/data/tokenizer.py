@@ -34,12 +34,19 @@ _THREADS = 16                # fixed (sentencepiece's default): results must not
 _SPACE = "\u2581"            # how sentencepiece writes a space inside pieces
 
 
+def _sentencepiece():
+    try:
+        import sentencepiece
+    except ImportError:
+        raise ImportError("text needs sentencepiece: pip install 'dsconv[text]'") from None
+    return sentencepiece
+
+
 class Tokenizer:
     """A trained sentencepiece model; see the module docstring."""
 
     def __init__(self, model: bytes) -> None:
-        import sentencepiece as spm
-
+        spm = _sentencepiece()
         try:
             self._sp = spm.SentencePieceProcessor(model_proto=model)
         except (RuntimeError, TypeError):
@@ -135,7 +142,7 @@ def _check_options(lines: list[str], vocab_size: int, model_type: str) -> None:
 
 def _train_bytes(lines: list[str], vocab_size: int, model_type: str) -> bytes:
     """sentencepiece's training, in memory and silent -> the serialized model."""
-    import sentencepiece as spm
+    spm = _sentencepiece()
 
     out = io.BytesIO()
     try:
