@@ -213,6 +213,22 @@ def test_channels_last_equals_torch(s, d, pad, dm, bias):
         D.depthwise_conv1d_last(x[0], w)
 
 
+def test_channels_last_under_autocast_runs_in_its_dtype():
+    # The custom backward once met a bf16 gradient beside float32 saved tensors and failed.
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 24, 16, generator=g, requires_grad=True)
+    w = torch.randn(16, 1, 7, generator=g, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = D.depthwise_conv1d_last(x, w, None, 1, (6, 0))
+    assert y.dtype == torch.bfloat16
+    y.float().square().sum().backward()
+    ref_x, ref_w = x.detach().requires_grad_(), w.detach().requires_grad_()
+    F.conv1d(F.pad(ref_x.mT, (6, 0)), ref_w, groups=16).mT.square().sum().backward()
+    assert x.grad.dtype == w.grad.dtype == torch.float32
+    torch.testing.assert_close(w.grad, ref_w.grad, rtol=0.05, atol=0.5)
+    torch.testing.assert_close(x.grad, ref_x.grad, rtol=0.05, atol=0.5)
+
+
 @pytest.mark.parametrize("route", ROUTES, indirect=True)
 def test_double_backward_is_rejected(route):
     x = torch.randn(2, 3, 16, requires_grad=True)

@@ -267,6 +267,17 @@ def test_a_tiny_model_learns_eight_pairs(name):
     assert losses[-1] < 0.1 * losses[0], (losses[0], losses[-1])
 
 
+@pytest.mark.parametrize("name", ["slicenet_small", "transformer"])
+def test_a_bf16_autocast_step_reaches_every_parameter(name):
+    model = tiny(name, enc_layers=1, dec_layers=1).train()
+    src, tgt = batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(src, tgt)
+    assert logits.dtype == torch.bfloat16
+    F.cross_entropy(logits.float().flatten(0, 1), tgt.flatten()).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
 def test_bad_token_inputs_name_the_problem():
     model = tiny("slicenet_small")
     src, tgt = batch()

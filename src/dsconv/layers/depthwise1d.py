@@ -217,15 +217,24 @@ def depthwise_conv1d_last(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                           stride: int = 1, padding: tuple[int, int] | int = (0, 0),
                           dilation: int = 1) -> Tensor:
     """`depthwise_conv1d` on channels-last sequences, as sequence models hold them:
-    x (N, L, C) -> (N, L_out, C*dm), the same numbers. On CPU (float32/64) it runs oneDNN's
-    channels-last kernel, faster than any (N, C, L) route on short sequences with many
-    channels; elsewhere, and under tracing, the (N, C, L) conv between two transposes."""
+    x (N, L, C) -> (N, L_out, C*dm), the same numbers. On CPU (float32/64, bf16; under
+    autocast in its dtype) it runs oneDNN's channels-last kernel, faster than any (N, C, L)
+    route on short sequences with many channels; elsewhere, and under tracing, the (N, C, L)
+    conv between two transposes."""
     if x.dim() != 3:
         raise ValueError(f"x must be (N, L, C), got shape {tuple(x.shape)}")
     pad = (padding, padding) if isinstance(padding, int) else (int(padding[0]), int(padding[1]))
+    device = x.device.type
+    if not is_tracing() and torch.is_autocast_enabled(device):
+        # As autocast runs a conv: in its dtype. (Left to autocast, the custom backward below
+        # would meet a bf16 gradient and float32 saved tensors.)
+        dt = torch.get_autocast_dtype(device)
+        with torch.autocast(device, enabled=False):
+            return depthwise_conv1d_last(x.to(dt), weight.to(dt), None if bias is None else
+                                         bias.to(dt), stride, pad, dilation)
     same = weight.dtype == x.dtype and (bias is None or bias.dtype == x.dtype)
-    if is_tracing() or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) \
-            or not same or not x.numel():
+    if is_tracing() or device != "cpu" or not same or not x.numel() or \
+            x.dtype not in (torch.float32, torch.float64, torch.bfloat16):
         return depthwise_conv1d(x.mT, weight, bias, stride, pad, dilation).mT
     _check_args(x.mT, weight, bias, stride, pad, dilation)
     return _DepthwiseConv1dLast.apply(x, weight, bias, stride, pad, dilation)
