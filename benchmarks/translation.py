@@ -17,6 +17,7 @@ translation throughput (beam 4, batch 32). Ratios are against the first model na
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
 from pathlib import Path
@@ -38,6 +39,13 @@ def cpu_name() -> str:
     return "unknown CPU"
 
 
+def _steps_per_epoch(out: Path) -> int:
+    """From the run's metrics.csv: epoch 1's last step (the last row of a --time-limit run may
+    be a partial epoch; the first is whole unless the run stopped within it)."""
+    with open(out / "metrics.csv") as fh:
+        return int(next(csv.DictReader(fh))["step"])
+
+
 def quality(args: argparse.Namespace) -> None:
     rows = []
     for name in args.models:
@@ -52,7 +60,7 @@ def quality(args: argparse.Namespace) -> None:
         net, _ = load_model(out / "model.safetensors")
         rows.append({"model": name, "params": sum(p.numel() for p in net.parameters()),
                      "steps": s["steps"],
-            "epochs": round(s["steps"] / max(f["step"] / f["epoch"], 1), 2) if f else 0,
+            "epochs": round(s["steps"] / _steps_per_epoch(out), 2),
             "train_min": round(s["wall_s"] / 60, 1), "tok_per_s": round(f.get("tok_per_s", 0)),
             "greedy_bleu": round(f.get("val_bleu", float("nan")), 2),
             "beam4_bleu": round(m["bleu"], 2), "chrf": round(m["chrf"], 2),

@@ -431,3 +431,32 @@ def test_time_limit_stops_saves_and_resumes_to_the_bit(tmp_path):
         assert [r["epoch"] for r in csv.DictReader(fh)] == ["1", "1", "2"]  # the partial row too
     a, b = params(tmp_path / "ref" / "model.safetensors"), params(out / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_rsqrt_schedule_peaks_after_warm_up_then_falls_as_the_inverse_square_root():
+    from dsconv.train.config import RECIPES
+    from dsconv.train.schedule import lr_at
+
+    r = RECIPES["translate"]  # lr 1e-3, one epoch of warm-up
+    lrs = [lr_at(s, 100, 10_000, r) for s in range(1000)]
+    assert lrs[0] == pytest.approx(1e-5) and lrs[99] == pytest.approx(1e-3)  # linear, peak
+    assert lrs[399] == pytest.approx(1e-3 * (100 / 400) ** 0.5)  # continuous at the peak
+    assert all(a >= b for a, b in zip(lrs[99:], lrs[100:]))
+
+
+def test_epoch_batches_keep_a_planned_partition_and_split_like_before():
+    from dsconv.data import epoch_batches, epoch_order, split_batch
+
+    class Planned:
+        def __len__(self):
+            return 10
+
+        def batch_plan(self, max_tokens):
+            return [[0, 1, 2], [3, 4], [5, 6, 7, 8], [9]]
+
+    e0, e1 = (epoch_batches(Planned(), 4000, 0, e) for e in (0, 1))
+    assert sorted(map(tuple, e0)) == sorted(map(tuple, e1)) and e0 != e1  # same batches, order
+    plain = epoch_batches(list(range(10)), 4, 0, 3)  # 10 items, batch 4: two batches
+    assert plain == [epoch_order(10, 0, 3)[:4].tolist(), epoch_order(10, 0, 3)[4:8].tolist()]
+    assert split_batch(list(range(8)), 4) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert split_batch(list(range(5)), 2) == [[0, 1, 2], [3, 4]]
