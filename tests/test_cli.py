@@ -86,8 +86,8 @@ def test_help_shows_each_default_once():
     parser = build_parser()
     text = " ".join(parser._subparsers._group_actions[0].choices["train"].format_help().split())
     assert "(default: None)" not in text
-    assert "(default: 15 for images, 100 for series)" in text
-    assert "for series) (default" not in text  # the help's own default, not another after it
+    assert "(default: 15 for images, 100 for series, 12 for text)" in text
+    assert "for text) (default" not in text  # the help's own default, not another after it
     assert "(default: 1)" in text  # what the help does not say is still shown
     quiet = text.split("--quiet ")[-1]
     assert quiet.startswith("no progress bar") and "default" not in quiet  # off unless given
