@@ -23,7 +23,7 @@ from ..utils import atomic_write_text
 from ..weights import ModelMeta, load_model, sniff_format
 from ..weights.modelfile import parse_meta
 from .metrics import run_eval, write_eval_reports
-from .translation import detokenize, score, translate, translate_ids
+from .translation import detokenize, score, translate_ids, translate_pairs
 
 
 def load_runner(weights: str | Path, model: str | None = None, **overrides
@@ -80,7 +80,7 @@ def evaluate_translation(net: Seq2Seq, meta: ModelMeta, data: str | Path | None,
     (`data`: PREFIX.SRC-TGT or a .tsv; None: the validation pairs beside its training data).
     Writes the translations, one a line, and the scores to `out`."""
     pairs = labelled_split(meta.preprocess, [], data, meta.provenance)
-    hyps = translate(net, meta.preprocess, pairs.sources, beam, length_penalty)
+    hyps = translate_pairs(net, pairs, meta.preprocess, beam, length_penalty)
     figures = score(hyps, pairs.references)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "translations.txt", "".join(h + "\n" for h in hyps))

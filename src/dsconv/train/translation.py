@@ -65,13 +65,12 @@ def translate_ids(model: Seq2Seq, sources: Sequence[torch.Tensor], beam: int = 4
     return out
 
 
-def translate(model: Seq2Seq, preprocess, lines: Sequence[str], beam: int = 4,
-              length_penalty: float = 0.6, batch_size: int = 32,
-              device: torch.device | str = "cpu") -> list[str]:
-    """Translate sentences with a model and its file's record (TextPreprocess): one output a
-    line, in order. A line longer than the model's limit is refused (the record says which)."""
-    ids = translate_ids(model, preprocess.encode_sources(list(lines)), beam, length_penalty,
-                        batch_size, device)
+def translate_pairs(model: Seq2Seq, pairs: Dataset, preprocess, beam: int = 4,
+                    length_penalty: float = 0.6, device: torch.device | str = "cpu"
+                    ) -> list[str]:
+    """The translation of every pair's source (its already encoded ids), in order, as text."""
+    ids = translate_ids(model, [pairs[i][0] for i in range(len(pairs))], beam, length_penalty,
+                        device=device)
     return [detokenize(preprocess.tokenizer_model, t) for t in ids]
 
 
@@ -112,8 +111,7 @@ def validate_translation(model: Seq2Seq, pairs: Dataset, preprocess, beam: int =
     """What training logs each epoch: teacher-forced loss, perplexity and next-token accuracy,
     and sacreBLEU of decoding every pair's source (greedy by default: cheap enough per epoch)."""
     figures = teacher_forced(model, pairs, device=device)
-    hyps = [detokenize(preprocess.tokenizer_model, t) for t in translate_ids(
-        model, [pairs[i][0] for i in range(len(pairs))], beam=beam, device=device)]
+    hyps = translate_pairs(model, pairs, preprocess, beam, device=device)
     figures.update(score(hyps, pairs.references))
     figures["hypotheses"] = hyps
     return figures
