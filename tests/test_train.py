@@ -460,3 +460,41 @@ def test_epoch_batches_keep_a_planned_partition_and_split_like_before():
     assert plain == [epoch_order(10, 0, 3)[:4].tolist(), epoch_order(10, 0, 3)[4:8].tolist()]
     assert split_batch(list(range(8)), 4) == [[0, 1], [2, 3], [4, 5], [6, 7]]
     assert split_batch(list(range(5)), 2) == [[0, 1, 2], [3, 4]]
+
+
+def test_series_step_budget_gives_a_tiny_set_the_recipes_minimum_of_steps():
+    """The 'series' recipe's rule: without --epochs, epochs = max(100, ceil(min_steps / steps
+    per epoch)). ArrowHead's 36 series in batches of 16 are 2 steps an epoch: 1500 steps are 750
+    epochs; JapaneseVowels' 270 are 16 steps an epoch, which 100 epochs already cover."""
+    from dsconv.train.config import RECIPES, SERIES_MIN_STEPS
+    from dsconv.train.setup import step_budget
+
+    recipe = RECIPES["series"]
+    cfg = TrainConfig(data="aeon:ArrowHead", progress=False).with_defaults()
+    assert (cfg.epochs, recipe.min_steps) == (100, SERIES_MIN_STEPS)
+    assert step_budget(cfg, recipe, 2).epochs == -(-SERIES_MIN_STEPS // 2) == 750
+    assert step_budget(cfg, recipe, 16).epochs == 100
+    assert step_budget(cfg, RECIPES["default"], 2).epochs == 100  # images: epochs as given
+
+
+def test_validations_group_epochs_and_a_run_resumed_between_them_ends_the_same(tmp_path):
+    """--validations 2 over 4 epochs validates (and checkpoints, and logs) after epochs 2 and
+    4 only; a run stopped inside the first pair of epochs and resumed validates at the same
+    epochs after that and ends bit-identical to the uninterrupted one."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(24, 2, 16)).astype("float32"),
+             y=np.repeat(["a", "b"], 12))
+    fast = dict(data=str(tmp_path / "d.npz"), model="xceptiontime", batch_size=8, epochs=4,
+                validations=2, model_args={"nf": 2}, progress=False)
+    ref = train(TrainConfig(out=str(tmp_path / "ref"), **fast))
+    with open(tmp_path / "ref" / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["epoch"] for r in rows] == ["2", "4"] and all(r["val_top1"] for r in rows)
+    assert ref["steps"] == 8 and "samples" not in rows[0]
+    assert train(TrainConfig(out=str(tmp_path / "cut"), time_limit=1e-6, **fast))["steps"] == 1
+    s = train(TrainConfig(out=str(tmp_path / "cut"), resume=True, **fast))
+    with open(tmp_path / "cut" / "metrics.csv") as fh:
+        assert [r["epoch"] for r in csv.DictReader(fh)] == ["1", "2", "4"]  # 1: the stop's row
+    assert s["steps"] == 8
+    a, b = (params(tmp_path / d / "model.safetensors") for d in ("ref", "cut"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

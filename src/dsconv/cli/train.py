@@ -96,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if "val_bleu" in f:
             val = (f" | {s['val_name']} BLEU {f['val_bleu']:.2f} (greedy), perplexity "
                    f"{f['val_ppl']:.2f}")
-        epochs = f"{f['epoch']} of {s['epochs']}" if s["stopped_early"] else s["epochs"]
+        epochs = (f"{s['epochs_done']:.3g} of {s['epochs']}" if s["stopped_early"]
+                  else s["epochs"])
         print(f"trained {s['model']} for {epochs} epochs ({s['steps']} steps, "
               f"{s['processes']} process(es)) in {s['wall_s']:.1f} s: train acc "
               f"{f['train_acc']:.4f}{val}"

@@ -41,14 +41,24 @@ class Recipe:
     label_smoothing: float = opt(0.1, "label smoothing of the cross-entropy")
     ema_decay: float = opt(0.0, "Polyak / EMA weights for evaluation, ramped as TensorFlow's "
                                 "ExponentialMovingAverage: min(decay, (1+n)/(10+n)); 0 = off")
+    min_steps: int = opt(0, "when --epochs is not given: train at least this many steps, adding "
+                            "epochs on small training sets (0: off)")
+    validations: int = opt(0, "validate (and checkpoint, and log a row) this many times, spread "
+                              "evenly over the run and always after the last epoch (0: after "
+                              "every epoch)")
 
+
+SERIES_MIN_STEPS = 1500  # measured on ArrowHead: see benchmarks/RESULTS.md (issue 20)
 
 RECIPES: dict[str, Recipe] = {
     # A modern default that trains small models fast: AdamW, warm-up + cosine, smoothing.
     "default": Recipe(),
     # Series (the default for 1-D models): small data sets, many short epochs; tsai's usual
     # AdamW 1e-3 with no smoothing, which InceptionTime's own Adam 1e-3 setup is close to.
-    "series": Recipe(lr=1e-3, weight_decay=0.01, warmup_epochs=0.0, label_smoothing=0.0),
+    # 100 epochs of a 36-series set are 200 steps (InceptionTime's recipe gives it ~18,000):
+    # at least MIN_STEPS steps, and validating 20 times a run, not after each tiny epoch.
+    "series": Recipe(lr=1e-3, weight_decay=0.01, warmup_epochs=0.0, label_smoothing=0.0,
+                     min_steps=SERIES_MIN_STEPS, validations=20),
     # The Xception paper's ImageNet recipe (section 4.3).
     "paper": Recipe(optimizer="sgd", lr=0.045, momentum=0.9, weight_decay=1e-5,
                     schedule="step", decay=0.94, decay_epochs=2.0, warmup_epochs=0.0,
@@ -107,6 +117,8 @@ _CHECKS = [
     ("drop_rate", _finite(0, 1), "must be in [0, 1)"),
     ("label_smoothing", _finite(0, 1), "must be in [0, 1)"),
     ("ema_decay", _finite(0, 1), "must be in [0, 1)"),
+    ("min_steps", _finite(0), "must be >= 0 (0: off)"),
+    ("validations", _finite(0), "must be >= 0 (0: after every epoch)"),
     ("base_lr_scale", _finite(0), "must be a finite number >= 0"),
     ("bn_momentum", _finite(0, 1, hi_open=False), "must be in [0, 1]"),
     ("precise_bn", _finite(0), "must be >= 0 (0: off)"),
@@ -156,6 +168,11 @@ class TrainConfig:
     drop_rate: float | None = opt(None, "dropout before the classifier (paper: 0.5)")
     label_smoothing: float | None = opt(None, "label smoothing (recipe default 0.1)")
     ema_decay: float | None = opt(None, "EMA decay of the evaluated weights (paper: 0.9999)")
+    min_steps: int | None = opt(None, "without --epochs, train at least this many steps "
+                                      "(recipe default 0 / series 1500)")
+    validations: int | None = opt(None, "validations (with checkpoints) spread over the run, "
+                                        "the last epoch always (recipe default 0: every "
+                                        "epoch / series 20)")
     # Fine-tuning.
     init: str | None = opt(None, "start from these weights (dsconv, Keras .h5/.keras): tensors "
                                  "matching by name and shape load, a new classifier is made")

@@ -131,6 +131,13 @@ class Run:
         return "tok_per_s" if isinstance(self.model, Seq2Seq) else "img_per_s"
 
     @property
+    def val_every(self) -> int:
+        """Epochs between validations: the recipe's `validations` spread over the run (1: after
+        every epoch)."""
+        n = self.recipe.validations
+        return max(1, math.ceil(self.cfg.epochs / n)) if n else 1
+
+    @property
     def total(self) -> int:
         return self.steps_per_epoch * self.cfg.epochs
 

@@ -7,6 +7,7 @@ series) is the modality's business (`dsconv.data.modality_of`); nothing here ask
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from ..models import create_model, model_info
 from ..models.seq2seq import Seq2Seq
 from ..weights import file_model, init_from
 from .checkpoint import latest_checkpoint, load_checkpoint_weights, read_state
-from .config import TrainConfig
+from .config import Recipe, TrainConfig
 from .distributed import setup_distributed
 from .ema import EMA
 from .optim import make_optimizer
@@ -39,6 +40,7 @@ def setup(cfg: TrainConfig) -> Run:
     rank, world, device = setup_distributed(cfg.device)
     resume_from, state, cfg = prepare_out(cfg, rank)
     modality = modality_of(cfg.data)
+    epochs_given = cfg.epochs is not None  # (a resumed run's are its own: always given)
     cfg = cfg.with_defaults(modality)
     recipe = cfg.resolved()
     name, init_config = resolve_model_name(cfg, modality)
@@ -49,6 +51,8 @@ def setup(cfg: TrainConfig) -> Run:
                                     data.preprocess.model_args(data.train.classes),
                                     recipe.drop_rate, rank)
     cfg, steps_per_epoch = check_batches(cfg, world, data.train, rank)
+    if not epochs_given:
+        cfg = step_budget(cfg, recipe, steps_per_epoch, rank)
     model.to(device)
     if cfg.channels_last and getattr(model, "dims", None) == 2:  # (a translator has none)
         model.to(memory_format=torch.channels_last)
@@ -227,6 +231,18 @@ def build_model(cfg: TrainConfig, name: str, init_config: dict, data_args: dict,
                   f"{', '.join(fresh[:4]) + (' ...' if len(fresh) > 4 else '') or 'none'}; "
                   f"unused from the file: {len(report['unused'])}")
     return model, provenance
+
+
+def step_budget(cfg: TrainConfig, recipe: Recipe, steps_per_epoch: int, rank: int = 0
+                ) -> TrainConfig:
+    """cfg with enough epochs for the recipe's `min_steps` (a default epoch count gives a small
+    training set few optimiser steps: 100 epochs of 36 series in batches of 16 are 200), and
+    said so; unchanged when the default epochs already reach it."""
+    epochs = max(cfg.epochs, math.ceil(recipe.min_steps / steps_per_epoch))
+    if epochs > cfg.epochs and rank == 0 and cfg.progress:
+        print(f"training {epochs} epochs, not {cfg.epochs}: the recipe's minimum of "
+              f"{recipe.min_steps} steps at {steps_per_epoch} steps an epoch (--epochs sets it)")
+    return dataclasses.replace(cfg, epochs=epochs)
 
 
 def check_batches(cfg: TrainConfig, world: int, train_set, rank: int = 0

@@ -1,6 +1,7 @@
-"""The training run in named steps: setup -> (train_one_epoch -> validate -> log_epoch)* ->
-finalize. One process or many (torchrun), resumable to the bit. With save_best, log_epoch keeps
-the best epoch's weights in best.safetensors; with patience, it ends the loop early.
+"""The training run in named steps: setup -> (train_one_epoch+ -> validate -> log_epoch)* ->
+finalize; the recipe's `validations` groups epochs between validations (0: one each). One
+process or many (torchrun), resumable to the bit. With save_best, log_epoch keeps the best
+epoch's weights in best.safetensors; with patience, it ends the loop early.
 
 Determinism: the epoch's order and every augmentation are functions of (seed, epoch, index)
 (see dsconv.data.sampling), and the global RNG (dropout) is re-seeded from (seed, rank, step)
@@ -64,7 +65,7 @@ def train(cfg: TrainConfig) -> dict:
             run.deadline = t_start + 60 * cfg.time_limit
         try:
             while run.step < run.total and not run.stopped:
-                row = train_one_epoch(run)
+                row = train_until_validation(run)
                 row.update(validate(run))
                 log_epoch(run, row)
         except KeyboardInterrupt:
@@ -81,6 +82,24 @@ def interrupted_message(run: Run) -> str:
         return f"{where}; no checkpoint was written yet: start again"
     return (f"{where}; the last checkpoint is {last}: continue with "
             f"`dsconv train --resume --out {run.out}`")
+
+
+def train_until_validation(run: Run) -> dict:
+    """Train epochs until the next validation is due (every `run.val_every` epochs, after the
+    last, or when stopped); returns their train row, averaged over their samples."""
+    rows = []
+    while True:
+        rows.append(train_one_epoch(run))
+        if run.stopped or run.step >= run.total or rows[-1]["epoch"] % run.val_every == 0:
+            break
+    n, seconds = [r.pop("samples") for r in rows], [r.pop("seconds") for r in rows]
+    if len(rows) == 1:
+        return rows[0]
+    row = dict(rows[-1])
+    for key in ("train_loss", "train_acc"):
+        row[key] = sum(r[key] * k for r, k in zip(rows, n, strict=True)) / max(sum(n), 1)
+    row[run.rate_key] = sum(n) / sum(seconds)
+    return row
 
 
 def train_one_epoch(run: Run) -> dict:
@@ -110,9 +129,10 @@ def train_one_epoch(run: Run) -> dict:
             break
     if bar is not None:
         bar.close()
-    n = max(sums[2].item(), 1)
+    n, seconds = max(sums[2].item(), 1), time.perf_counter() - t_epoch
     return {"epoch": epoch + 1, "step": run.step, "lr": lr, "train_loss": sums[0].item() / n,
-            "train_acc": sums[1].item() / n, run.rate_key: n / (time.perf_counter() - t_epoch)}
+            "train_acc": sums[1].item() / n, run.rate_key: n / seconds,
+            "samples": n, "seconds": seconds}
 
 
 def out_of_time(run: Run) -> bool:
@@ -293,6 +313,7 @@ def finalize(run: Run, wall_s: float) -> dict:
     """Write the model file (EMA weights if any), curves and summary; returns the summary."""
     cfg = run.cfg
     summary = {"model": run.model_name, "epochs": cfg.epochs, "steps": run.step,
+               "epochs_done": run.step / run.steps_per_epoch,
                "processes": run.world, "wall_s": wall_s, "skipped_images": len(run.skipped),
                "skipped_files": sorted(run.skipped),
                "final": run.history[-1] if run.history else None, "out": str(run.out),
