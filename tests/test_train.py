@@ -462,19 +462,26 @@ def test_epoch_batches_keep_a_planned_partition_and_split_like_before():
     assert split_batch(list(range(5)), 2) == [[0, 1, 2], [3, 4]]
 
 
-def test_series_step_budget_gives_a_tiny_set_the_recipes_minimum_of_steps():
-    """The 'series' recipe's rule: without --epochs, epochs = max(100, ceil(min_steps / steps
-    per epoch)). ArrowHead's 36 series in batches of 16 are 2 steps an epoch: 1500 steps are 750
-    epochs; JapaneseVowels' 270 are 16 steps an epoch, which 100 epochs already cover."""
+def test_series_step_budget_gives_a_tiny_set_small_batches_and_the_recipes_minimum_of_steps():
+    """The 'series' recipe's rule, without --batch-size and --epochs: batches of a tenth of the
+    training set (InceptionTime's), at least 4 and at most 16; then epochs = max(100,
+    ceil(min_steps / steps per epoch)). ArrowHead's 36 series: batches of 4, 9 steps an epoch,
+    so 112 epochs reach 1000 steps; JapaneseVowels' 270: batches of 16, and 100 epochs of 16
+    steps already do."""
     from dsconv.train.config import RECIPES, SERIES_MIN_STEPS
-    from dsconv.train.setup import step_budget
+    from dsconv.train.setup import small_set_batch, step_budget
 
-    recipe = RECIPES["series"]
+    recipe, sized = RECIPES["series"], (lambda n: type("Set", (), {"__len__": lambda _: n})())
     cfg = TrainConfig(data="aeon:ArrowHead", progress=False).with_defaults()
-    assert (cfg.epochs, recipe.min_steps) == (100, SERIES_MIN_STEPS)
-    assert step_budget(cfg, recipe, 2).epochs == -(-SERIES_MIN_STEPS // 2) == 750
-    assert step_budget(cfg, recipe, 16).epochs == 100
-    assert step_budget(cfg, RECIPES["default"], 2).epochs == 100  # images: epochs as given
+    assert (cfg.epochs, cfg.batch_size, SERIES_MIN_STEPS) == (100, 16, 1000)
+    assert [small_set_batch(cfg, recipe, sized(n), 1).batch_size
+            for n in (10, 36, 67, 270, 5000)] == [4, 4, 6, 16, 16]
+    assert small_set_batch(cfg, recipe, sized(67), 4).batch_size == 4  # a multiple of 4 ranks
+    assert step_budget(cfg, recipe, 36 // 4).epochs == -(-SERIES_MIN_STEPS // 9) == 112
+    assert step_budget(cfg, recipe, 270 // 16).epochs == 100
+    images = RECIPES["default"]
+    assert small_set_batch(cfg, images, sized(36), 1).batch_size == 16
+    assert step_budget(cfg, images, 2).epochs == 100
 
 
 def test_validations_group_epochs_and_a_run_resumed_between_them_ends_the_same(tmp_path):

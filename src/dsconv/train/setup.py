@@ -40,7 +40,8 @@ def setup(cfg: TrainConfig) -> Run:
     rank, world, device = setup_distributed(cfg.device)
     resume_from, state, cfg = prepare_out(cfg, rank)
     modality = modality_of(cfg.data)
-    epochs_given = cfg.epochs is not None  # (a resumed run's are its own: always given)
+    # (a resumed run's epochs and batch are its own: always given)
+    epochs_given, batch_given = cfg.epochs is not None, cfg.batch_size is not None
     cfg = cfg.with_defaults(modality)
     recipe = cfg.resolved()
     name, init_config = resolve_model_name(cfg, modality)
@@ -50,6 +51,8 @@ def setup(cfg: TrainConfig) -> Run:
     model, provenance = build_model(cfg, name, init_config,
                                     data.preprocess.model_args(data.train.classes),
                                     recipe.drop_rate, rank)
+    if not batch_given:
+        cfg = small_set_batch(cfg, recipe, data.train, world, rank)
     cfg, steps_per_epoch = check_batches(cfg, world, data.train, rank)
     if not epochs_given:
         cfg = step_budget(cfg, recipe, steps_per_epoch, rank)
@@ -231,6 +234,25 @@ def build_model(cfg: TrainConfig, name: str, init_config: dict, data_args: dict,
                   f"{', '.join(fresh[:4]) + (' ...' if len(fresh) > 4 else '') or 'none'}; "
                   f"unused from the file: {len(report['unused'])}")
     return model, provenance
+
+
+MIN_RULE_BATCH = 4  # the smallest batch small_set_batch picks: BatchNorm needs a few samples
+
+
+def small_set_batch(cfg: TrainConfig, recipe: Recipe, train_set, world: int, rank: int = 0
+                    ) -> TrainConfig:
+    """cfg with the recipe's `batch_fraction` of a small training set as its batch (as
+    InceptionTime's min(N / 10, 64)), at least 4 and a multiple of processes x accum_steps;
+    unchanged for data batched by its own plan (text counts tokens) or a large set."""
+    if not recipe.batch_fraction or hasattr(train_set, "batch_plan"):
+        return cfg
+    unit = world * cfg.accum_steps
+    batch = min(cfg.batch_size, max(MIN_RULE_BATCH, int(len(train_set) * recipe.batch_fraction)))
+    batch = max(unit, batch // unit * unit)
+    if batch < cfg.batch_size and rank == 0 and cfg.progress:
+        print(f"batches of {batch}, not {cfg.batch_size}: {recipe.batch_fraction:g} of the "
+              f"{len(train_set)} training samples, the recipe's rule (--batch-size sets it)")
+    return dataclasses.replace(cfg, batch_size=min(batch, cfg.batch_size))
 
 
 def step_budget(cfg: TrainConfig, recipe: Recipe, steps_per_epoch: int, rank: int = 0
