@@ -1,6 +1,6 @@
 """Experiment specs: a claim, the variants that test it, and the checks that decide it.
 
-A spec is a TOML file (the eight shipped ones live in `specs/`; a user may write their own):
+A spec is a TOML file (the nine shipped ones live in `specs/`; a user may write their own):
 
     name = "mid-activation"               # what `dsconv experiment run NAME` calls it
     claim = "..."                         # the claim, in one sentence
