@@ -276,3 +276,30 @@ def test_layer_takes_the_fast_route_and_matches_torch(padding, stride, dm):
     torch.testing.assert_close(layer.weight.grad, ref.weight.grad, rtol=1e-5, atol=1e-4)
     sep = SeparableConv1d(16, 8, 9, padding="causal")  # the separable layer uses it too
     assert sep(x).shape == (4, 8, 301)
+
+
+@pytest.mark.skipif(D._numba is None, reason="numba not installed")
+def test_numba_backward_is_the_same_to_the_bit_every_run_and_thread_count(monkeypatch):
+    """grad_weight / grad_bias sum over the batch in partial sums. Each worker used to keep
+    its own, over whichever chunks of rows it pulled, so the grouping (and the float sums)
+    changed from run to run and with the thread count: seeded trainings ended apart."""
+    monkeypatch.setattr(D, "USE_NUMBA", True)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 6, 160, generator=g)
+    w, b = torch.randn(12, 1, 9, generator=g), torch.randn(12, generator=g)
+    gy = torch.randn(48, 12, 80, generator=g)
+    threads = torch.get_num_threads()
+
+    def grads(n_threads: int) -> list[torch.Tensor]:
+        torch.set_num_threads(n_threads)
+        leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+        D.depthwise_conv1d(*leaves, 2, (4, 4), 1).backward(gy)  # stride 2, depth multiplier 2
+        return [t.grad for t in leaves]
+
+    try:
+        ref = grads(1)
+        for _ in range(8):  # 2 workers pulling many chunks: a new grouping each run, before
+            for name, a, r in zip(("input", "weight", "bias"), grads(2), ref):
+                assert torch.equal(a, r), f"grad_{name} differs from the 1-thread run"
+    finally:
+        torch.set_num_threads(threads)

@@ -505,3 +505,42 @@ def test_validations_group_epochs_and_a_run_resumed_between_them_ends_the_same(t
     assert s["steps"] == 8
     a, b = (params(tmp_path / d / "model.safetensors") for d in ("ref", "cut"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_series_runs_with_the_numba_kernels_repeat_and_resume_to_the_bit(tmp_path, monkeypatch):
+    """Two seeded series runs through the numba depthwise kernels end with the same weights, and
+    so does one stopped after its first step and resumed. The kernels' grad_weight once summed
+    the batch in per-worker parts that depended on thread scheduling: runs ended apart."""
+    import dsconv.layers.depthwise1d as D
+    from dsconv.train import plots
+
+    if D._numba is None:
+        pytest.skip("numba not installed")
+    monkeypatch.setattr(plots, "plot_curves", lambda *a: None)  # ~1 s a run, nothing tested here
+    calls = []
+    real_backward = D._numba.backward
+    monkeypatch.setattr(D, "USE_NUMBA", True)
+    monkeypatch.setattr(D._numba, "backward", lambda *a: calls.append(1) or real_backward(*a))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "s.npz", X=rng.normal(size=(32, 3, 64)), y=np.arange(32) % 3)
+    fast = dict(data=str(tmp_path / "s.npz"), model_args={"nf": 8}, batch_size=16, epochs=2,
+                val_split=0.0, precise_bn=0, progress=False)
+    # Two kernel workers (the case whose sums used to follow scheduling); torch's own ops stay
+    # on one thread, as run_cli's, whose OpenMP barriers stall on a busy machine.
+    monkeypatch.setattr(D._numba, "_workers", lambda: 2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runs = [train(TrainConfig(out=str(tmp_path / name), **fast)) for name in ("a", "b")]
+        assert calls, "the numba kernels did not run"
+        out = tmp_path / "resumed"
+        s = train(TrainConfig(out=str(out), time_limit=1e-4, **fast))  # stops after step 1
+        assert s["steps"] == 1
+        s = train(TrainConfig(out=str(out), resume=True, **fast))
+        assert s["steps"] == runs[0]["steps"] == 4
+    finally:
+        torch.set_num_threads(threads)
+    a = params(tmp_path / "a" / "model.safetensors")
+    for other in ("b", "resumed"):
+        b = params(tmp_path / other / "model.safetensors")
+        assert all(torch.equal(a[k], b[k]) for k in a), other

@@ -1,12 +1,19 @@
 """numba kernels of the fast depthwise Conv1d (see depthwise1d.py for the route that uses them).
 
-Each kernel runs over rows it = n * C + c of the input (batch x channel), releases the GIL, and
-is run by `torch.get_num_threads()` workers: the caller plus a small thread pool pulling chunks
-of rows from a shared counter. Each input row is first copied once into a zero-padded,
+Each kernel runs over rows (n, c) of the input (batch x channel), releases the GIL, and is run
+by `torch.get_num_threads()` workers: the caller plus a small thread pool pulling chunks of
+rows from a shared counter. Each input row is first copied once into a zero-padded,
 stride-polyphase scratch row, so every tap reads a contiguous slice (the loops vectorise to
 AVX2 FMAs); 4 taps are fused per pass over the output. grad_input is the same correlation on the
 zero-padded gradient with the flipped kernel (stride 1) or a per-tap scatter (stride > 1);
 grad_weight is 8 (then 4) dot products per pass; grad_bias is fused in.
+
+Deterministic: a chunk is a channel range x a batch part (`_chunks`). The batch parts depend on
+the shapes alone; grad_weight / grad_bias keep one partial sum per part, which one chunk per
+channel accumulates in batch order, and the parts are summed in a fixed order. Which worker
+pulls which chunk changes no sum, so results are the same to the bit from run to run and for
+every thread count. (Before, each worker summed whichever rows it pulled: runs with one seed
+ended with different losses.)
 
 Why a thread pool and not numba's `prange`: on this 2-core machine numba's parallel launch runs
 a second OpenMP runtime beside torch's, costs ~8 ms per launch (vs ~0.1 ms here), and doubled
@@ -25,7 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-CHUNKS_PER_THREAD = 8  # row chunks per worker: a descheduled worker delays a call by one chunk
+CHUNKS_PER_THREAD = 8  # chunks per worker: a descheduled worker delays a call by one chunk
+MIN_CHUNKS = 64  # batch parts make at least this many chunks (where N allows) for few channels
 _JIT = dict(fastmath=True, nogil=True, cache=True, error_model="numpy")
 
 
@@ -96,15 +104,16 @@ def _dots(gw, g, ph, s, d):
 
 
 @numba.njit(**_JIT)
-def _fwd_rows(x, w, b, out, s, d, pl, ph, i0, i1):
-    """Rows [i0, i1): out[n, c*dm:(c+1)*dm] from x[n, c]; ph (s, Lph) zeroed scratch."""
-    C, dm = x.shape[1], w.shape[0] // x.shape[1]
-    for it in range(i0, i1):
-        n, c = it // C, it % C
-        _load_row(ph, x[n, c], pl, s)
-        for o in range(c * dm, c * dm + dm):
-            out[n, o, :] = b[o]
-            _corr(out[n, o], ph, w[o], s, d, 0)
+def _fwd_rows(x, w, b, out, s, d, pl, ph, c0, c1, n0, n1, p):
+    """Rows c in [c0, c1), n in [n0, n1): out[n, c*dm:(c+1)*dm] from x[n, c]; ph (s, Lph) zeroed
+    scratch; p (the batch part) unused."""
+    dm = w.shape[0] // x.shape[1]
+    for c in range(c0, c1):
+        for n in range(n0, n1):
+            _load_row(ph, x[n, c], pl, s)
+            for o in range(c * dm, c * dm + dm):
+                out[n, o, :] = b[o]
+                _corr(out[n, o], ph, w[o], s, d, 0)
 
 
 @numba.njit(**_JIT)
@@ -126,14 +135,17 @@ def _grad_input_row(row, g, w, wf, s, d, pl, gph, gyp):
 
 
 @numba.njit(**_JIT)
-def _bwd_rows(x, w, wf, gy, gx, s, d, pl, need_gx, need_gw, gw, gb, ph, gph, gyp, i0, i1):
-    """Rows [i0, i1): fills gx[n, c] if need_gx; adds into this worker's partial sums gw (C*dm, K)
-    if need_gw and gb (C*dm,). wf is w flipped along K; x is a dummy unless need_gw.
-    Zeroed scratch: ph, gph (s, Lph), gyp (1, Lout + 2*d*(K-1))."""
+def _bwd_rows(x, w, wf, gy, gx, s, d, pl, need_gx, need_gw, gw, gb, ph, gph, gyp,
+              c0, c1, n0, n1, p):
+    """Rows c in [c0, c1), n in [n0, n1) (c outer, n inner): fills gx[n, c] if need_gx; adds into
+    batch part p's partial sums gw[p] (P, C*dm, K) if need_gw and gb[p] (P, C*dm). wf is w
+    flipped along K; x is a dummy unless need_gw. Zeroed scratch: ph, gph (s, Lph), gyp
+    (1, Lout + 2*d*(K-1))."""
     C, L = gx.shape[1], gx.shape[2]
     dm, Lout = w.shape[0] // C, gy.shape[2]
-    for it in range(i0, i1):
-        n, c = it // C, it % C
+    nb = n1 - n0
+    for it in range((c1 - c0) * nb):  # one loop, c outer: gw[p, o] sums over n in order
+        c, n = c0 + it // nb, n0 + it % nb
         row = gx[n, c]
         if need_gw:
             _load_row(ph, x[n, c], pl, s)
@@ -145,9 +157,9 @@ def _bwd_rows(x, w, wf, gy, gx, s, d, pl, need_gx, need_gw, gw, gb, ph, gph, gyp
             g, acc = gy[n, o], gy.dtype.type(0)
             for t in range(Lout):  # (a loop compiles faster than g.sum())
                 acc += g[t]
-            gb[o] += acc
+            gb[p, o] += acc
             if need_gw:
-                _dots(gw[o], g, ph, s, d)
+                _dots(gw[p, o], g, ph, s, d)
             if need_gx:
                 _grad_input_row(row, g, w[o], wf[o], s, d, pl, gph, gyp)
         if need_gx and s > 1:  # un-polyphase the scattered gradient into the row
@@ -165,25 +177,46 @@ def _workers() -> int:
     return max(1, torch.get_num_threads())
 
 
-def _run_rows(rows_fn, args: tuple, scratch: tuple[np.ndarray, ...], items: int) -> None:
-    """Run `rows_fn(*args, *scratch[t], i0, i1)` over rows [0, items) with T = len(scratch[0])
-    workers pulling chunks of rows from a shared counter; worker t owns scratch[.][t]."""
+def _pool(T: int) -> ThreadPoolExecutor | None:
+    """The thread pool of T - 1 workers beside the caller (None for T = 1), new after a fork."""
     global _POOL
-    T = scratch[0].shape[0]
     if T > 1 and (_POOL is None or _POOL[0] != os.getpid() or _POOL[1]._max_workers < T - 1):
         if _POOL is not None and _POOL[0] == os.getpid():
             _POOL[1].shutdown(wait=False)
         _POOL = (os.getpid(), ThreadPoolExecutor(T - 1, thread_name_prefix="dsconv"))
-    n_chunks = min(items, CHUNKS_PER_THREAD * T if T > 1 else 1)
-    bounds = [i * items // n_chunks for i in range(n_chunks + 1)]
+    return _POOL[1] if T > 1 else None
+
+
+def batch_parts(N: int, C: int) -> int:
+    """How many parts the batch splits into: a function of the shapes alone, so that the
+    partial sums (one per part) and their order never depend on the thread count."""
+    return min(N, -(-MIN_CHUNKS // C))
+
+
+def _chunks(N: int, C: int, T: int) -> list[tuple[int, int, int, int, int]]:
+    """(c0, c1, n0, n1, p): channels [c0, c1) x batch part p = [n0, n1). The channel groups
+    follow T (about CHUNKS_PER_THREAD chunks per worker) and change no sum."""
+    P = batch_parts(N, C)
+    G = min(C, -(-CHUNKS_PER_THREAD * T // P)) if T > 1 else 1
+    return [(g * C // G, (g + 1) * C // G, p * N // P, (p + 1) * N // P, p)
+            for p in range(P) for g in range(G)]
+
+
+def _run_rows(rows_fn, args: tuple, scratch: tuple[np.ndarray, ...], N: int, C: int) -> None:
+    """Run `rows_fn(*args, *scratch[t], c0, c1, n0, n1, p)` over the chunks of `_chunks` with
+    T = len(scratch[0]) workers pulling chunks from a shared counter; worker t owns
+    scratch[.][t] (scratch that each row overwrites where it reads: no result depends on t)."""
+    T = scratch[0].shape[0]
+    chunks = _chunks(N, C, T)
     ticket = itertools.count()  # next() is atomic under the GIL
 
     def work(t: int) -> None:
         mine = tuple(a[t] for a in scratch)
-        while (i := next(ticket)) < n_chunks:
-            rows_fn(*args, *mine, bounds[i], bounds[i + 1])  # nogil: runs in parallel
+        while (i := next(ticket)) < len(chunks):
+            rows_fn(*args, *mine, *chunks[i])  # nogil: runs in parallel
 
-    futures = [_POOL[1].submit(work, t) for t in range(1, T)] if T > 1 else []
+    pool = _pool(T)
+    futures = [pool.submit(work, t) for t in range(1, T)] if pool is not None else []
     work(0)
     for f in futures:
         f.result()
@@ -205,25 +238,33 @@ def forward(x: Tensor, w: Tensor, b: Tensor | None, s: int, pad: tuple[int, int]
     ph = np.zeros((_workers(), s, _scratch_len(Lout, K, s, d)), dtype=dtype)
     w2 = w.reshape(CO, K).contiguous()
     args = (x.numpy(), w2.numpy(), bias.numpy(), out.numpy(), s, d, pad[0])
-    _run_rows(_fwd_rows, args, (ph,), N * C)
+    _run_rows(_fwd_rows, args, (ph,), N, C)
     return out
 
 
 def backward(x: Tensor, w: Tensor, gy: Tensor, s: int, pad: tuple[int, int], d: int,
              shape: torch.Size, need: tuple[bool, bool, bool]) -> tuple:
     """gy (N, C*dm, Lout) -> (grad_x (N, C, L), grad_w (C*dm, 1, K), grad_b (C*dm,)), None if not
-    needed."""
+    needed. The same to the bit for every run and thread count (module docstring)."""
     CO, _, K = w.shape
     Lout = gy.shape[2]
     w2 = w.reshape(CO, K).contiguous()
-    T, dtype = _workers(), w2.numpy().dtype
+    T, P, dtype = _workers(), batch_parts(shape[0], shape[1]), w2.numpy().dtype
     gx = gy.new_empty(shape)  # untouched unless needed, so it costs no page faults
-    gw, gb = np.zeros((T, CO, K), dtype=dtype), np.zeros((T, CO), dtype=dtype)  # per worker
+    gw, gb = np.zeros((P, CO, K), dtype=dtype), np.zeros((P, CO), dtype=dtype)  # per batch part
     ph = np.zeros((T, s, _scratch_len(Lout, K, s, d)), dtype=dtype)
     gyp = np.zeros((T, 1, Lout + 2 * d * (K - 1)), dtype=dtype)
     args = (x.numpy(), w2.numpy(), w2.flip(1).contiguous().numpy(), gy.numpy(), gx.numpy(),
-            s, d, pad[0], need[0], need[1])
-    _run_rows(_bwd_rows, args, (gw, gb, ph, np.zeros_like(ph), gyp), shape[0] * shape[1])
+            s, d, pad[0], need[0], need[1], gw, gb)
+    _run_rows(_bwd_rows, args, (ph, np.zeros_like(ph), gyp), shape[0], shape[1])
     return (gx if need[0] else None,
-            torch.from_numpy(gw.sum(0)).view(CO, 1, K) if need[1] else None,
-            torch.from_numpy(gb.sum(0)) if need[2] else None)
+            torch.from_numpy(_sum_parts(gw)).view(CO, 1, K) if need[1] else None,
+            torch.from_numpy(_sum_parts(gb)) if need[2] else None)
+
+
+def _sum_parts(a: np.ndarray) -> np.ndarray:
+    """a (P, ...) summed over the batch parts in a fixed order: a[0] + a[1] + ... ."""
+    out = a[0].copy()
+    for part in a[1:]:
+        out += part
+    return out
