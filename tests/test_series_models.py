@@ -78,6 +78,17 @@ def test_every_1d_model_trains_and_exports_like_eager(name, tmp_path):
         torch.testing.assert_close(optimize(model, "eager")(x), model(x), rtol=1e-4, atol=1e-4)
 
 
+def test_lite_trains_and_evaluates_through_the_cli(tmp_path, capsys):
+    run = tmp_path / "lite"
+    rc, out, err = cli(capsys, "train", "--data", "aeon:BasicMotions", "--model", "lite",
+                       "--epochs", "1", "--out", run, "--quiet")
+    assert rc == 0, err
+    meta = read_meta(run / "model.safetensors")
+    assert meta.model == "lite" and meta.config["in_chans"] == 6 and len(meta.classes) == 4
+    rc, out, err = cli(capsys, "evaluate", "--weights", run / "model.safetensors", "--json")
+    assert rc == 0 and json.loads(out)["n"] == 40, err
+
+
 def test_summary_takes_channels_by_length(capsys):
     rc, out, err = cli(capsys, "summary", "xceptiontime", "--input", "6x100", "--json")
     assert rc == 0, err

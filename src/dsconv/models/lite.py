@@ -150,7 +150,7 @@ class Lite(ClassifierModel):
 @register_model(input_size=(128,),
                 expected=dict(params=9_814, count_args=dict(in_chans=1, num_classes=0)))
 def lite(**kw: Any) -> Lite:
-    """LITE: hand-crafted filters, multiplexing convs, dilated separable convs (9,814 params)."""
+    """LITE: fixed filters, multiplexing convs, dilated separable convs (authors-exact)."""
     return Lite(**kw)
 
 
