@@ -153,6 +153,49 @@ def test_layer_parity(dm, stride, dilation, padding, bias):
         assert np.abs(out - ref).max() < 1e-4
 
 
+def copy_lite_weights(km, model):
+    """aeon's Keras LITE -> dsconv's, layer by layer in Keras's creation order. The fixed
+    (trainable=False) filters are not copied: ours are built independently, so the outputs
+    check them too."""
+    from dsconv.weights.keras_layers import keras_layout
+
+    b = model.blocks
+    targets = {"Conv1D": list(b.multiplex.convs),  # kernels 40, 20, 10
+               "BatchNormalization": [b.multiplex.bn, b.dwsc1.bn, b.dwsc2.bn],
+               "SeparableConv1D": [b.dwsc1.conv, b.dwsc2.conv], "Dense": [model.head.fc]}
+    for layer in km.layers:
+        if layer.weights and layer.trainable:
+            m = targets[type(layer).__name__].pop(0)
+            keras_layout(m).load(m, layer.get_weights())
+    assert not any(targets.values()), targets
+
+
+@pytest.mark.parametrize("channels,length", [(1, 67), (3, 128)])
+def test_lite_matches_aeons_keras_network(channels, length):
+    """An independent implementation: aeon's LITENetwork (the authors' code, in Keras 3 on
+    torch) with random weights and BN statistics gives our logits, and Keras's trainable /
+    non-trainable counts are our profile's. 67 is shorter than the longest fixed filter (96)
+    and odd; the even kernels' 'same' padding is TensorFlow's (the extra zero at the end)."""
+    pytest.importorskip("aeon")
+    from dsconv.cost import profile
+
+    km = keras_ref.aeon_lite(length, channels, 4)
+    keras_ref.randomize(km, seed=3)
+    model = dsconv.create_model("lite", in_chans=channels, num_classes=4).eval()
+    copy_lite_weights(km, model)
+    prof = profile(model, (length,))
+    count = [sum(int(np.prod(w.shape)) for w in ws)
+             for ws in (km.trainable_weights, km.non_trainable_weights)]
+    assert [prof.trainable_params, prof.non_trainable_params] == count
+    if channels == 1:  # the paper's 9,814 plus the Dense; 438 filter taps + 354 BN stats
+        assert count == [9_814 + 33 * 4, 792]
+    x = torch.randn(2, channels, length)
+    with torch.no_grad():
+        ours = model(x).numpy()
+    ref = keras_ref.keras_forward(km, x)
+    assert np.abs(ours - ref).max() <= TOL * max(1.0, np.abs(ref).max())
+
+
 def _table_cases():
     """(dsconv module factory, Keras layer, Keras input shape, conv_classifier): one or more per
     row of the Keras layout table."""

@@ -248,3 +248,37 @@ def test_adaptive_avg_pool_export_route_equals_torch(monkeypatch):
         for length in (1, 3, 37, 50, 64, 129, 301):
             x = torch.randn(2, 3, length, generator=g)
             torch.testing.assert_close(layer(x), nn.functional.adaptive_avg_pool1d(x, out))
+
+
+def test_lite_filters_as_the_authors_build_them():
+    from dsconv.layers import lite_filters
+    from dsconv.layers.handcrafted import peak_filter
+
+    fs = lite_filters()  # increasing 2..64, decreasing 2..64, peaks 4..64 (1.5k taps)
+    assert [len(f) for f in fs] == [2, 4, 8, 16, 32, 64] * 2 + [6, 12, 24, 48, 96]
+    assert fs[1].tolist() == [-1, 1, -1, 1] and fs[7].tolist() == [1, -1, 1, -1]
+    assert fs[12].tolist() == [-1, -1, 2, 2, -1, -1]
+    # k = 8: lobes of k // 4 = 2 taps, left = linspace(0, 1, 3)[1:] ** 2 = (0.25, 1).
+    assert fs[13].tolist() == [-.25, -1, -1, -.25, .5, 2, 2, .5, -.25, -1, -1, -.25]
+    with pytest.raises(ValueError, match="peak filter length 6: must be a positive multiple of 4"):
+        peak_filter(6)
+
+
+def test_fixed_filters_are_buffers_with_tf_same_padding_summed_over_channels():
+    from dsconv.layers import FilterBank1d, lite_filters
+    from dsconv.models.base import init_weights
+
+    bank = FilterBank1d(3, lite_filters((2, 4)))  # increasing 2, 4; decreasing 2, 4; peak 4
+    init_weights(bank)  # a model's initialiser must not touch them
+    assert list(bank.parameters()) == [] and len(list(bank.buffers())) == 5
+    assert bank.convs[0].weight.tolist() == [[[-1, 1]] * 3]
+    x = torch.zeros(1, 3, 6)
+    x[0, 1, 2] = 1.0  # one impulse in channel 1 at t = 2
+    y = bank(x)
+    assert y.shape == (1, 5, 6)
+    # k = 2 pads 0 before, 1 after (TensorFlow): y[t] = -x[t] + x[t+1]; torch's symmetric
+    # padding could not even give a length-6 output here.
+    assert y[0, 0].tolist() == [0, 1, -1, 0, 0, 0]
+    # Every input channel is filtered the same way and summed (one Keras Conv1D, filters=1).
+    assert torch.equal(bank(x.roll(1, 1)), y)
+    assert torch.equal(bank(x + x.roll(1, 1)), 2 * y)

@@ -148,12 +148,13 @@ def test_unknown_model_lists_known_ones():
 
 
 def small_input(name, batch=2, extra=3):
-    """A small valid input for `name`: (batch, 3, S, S + extra) images or (batch, 3, L) series."""
+    """A small valid input for `name`: (batch, C, S, S + extra) images or (batch, C, L) series,
+    C the model's default in_chans (3 for most; 1 for LITE, univariate as in its paper)."""
     cfg = dsconv.create_model(name).cfg
     size = max(cfg.min_input_size, 32)
     if getattr(cfg, "dims", 2) == 1:
-        return torch.randn(batch, 3, 4 * size + extra)
-    return torch.randn(batch, 3, size, size + extra)
+        return torch.randn(batch, cfg.in_chans, 4 * size + extra)
+    return torch.randn(batch, cfg.in_chans, size, size + extra)
 
 
 def light(name):
@@ -230,11 +231,14 @@ def test_every_model_num_classes_is_its_output_count(name):
 # The registry sweep: every model x every convolution-style option, at tiny widths.
 XCEPTION_TINY = dict(stem_widths=(8, 16), entry_widths=(16, 16, 16), middle_width=16,
                      middle_repeats=1, exit_widths=(16, 24), head_widths=(24, 32))
+LITE_TINY = dict(n_filters=4, kernel_size=8, custom_filter_lengths=(4, 8, 16))
 TINY = {"xception": XCEPTION_TINY, "xception_standard": XCEPTION_TINY,
         "xception_mini": XCEPTION_TINY, "xception1d": XCEPTION_TINY,
         "mobilenet_v1": dict(alpha=0.125), "mobilenet_v1_standard": dict(alpha=0.125),
         "xceptiontime": dict(nf=4), "xceptiontime_standard": dict(nf=4),
-        "inceptiontime": dict(nf=4)}
+        "inceptiontime": dict(nf=4),
+        # 8 fixed filters (lengths 4, 8, 16) + 3 x 4 filters: even widths, so segments=2 fits.
+        "lite": LITE_TINY, "lite_standard": LITE_TINY}
 TOKENS_TINY = dict(vocab_size=50, hidden=16, enc_layers=1, dec_layers=1)
 TINY.update({n: TOKENS_TINY for n in dsconv.list_models() if model_info(n).tokens})
 STYLE_OPTIONS = {"conv_mode": ("separable", "standard"), "mid_act": ("relu", "elu"),

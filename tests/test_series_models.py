@@ -2,14 +2,18 @@
 predict series files, export to ONNX, quantize; bad combinations are one-line errors."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
 import dsconv
+from dsconv.blocks import ACTIVATIONS
 from dsconv.cli import main
+from dsconv.cost import profile
 from dsconv.deploy import export_onnx, onnx_session, optimize
+from dsconv.layers import SeparableConv
 from dsconv.weights import read_meta
 
 pytest.importorskip("aeon")
@@ -74,6 +78,17 @@ def test_every_1d_model_trains_and_exports_like_eager(name, tmp_path):
         torch.testing.assert_close(optimize(model, "eager")(x), model(x), rtol=1e-4, atol=1e-4)
 
 
+def test_lite_trains_and_evaluates_through_the_cli(tmp_path, capsys):
+    run = tmp_path / "lite"
+    rc, out, err = cli(capsys, "train", "--data", "aeon:BasicMotions", "--model", "lite",
+                       "--epochs", "1", "--out", run, "--quiet")
+    assert rc == 0, err
+    meta = read_meta(run / "model.safetensors")
+    assert meta.model == "lite" and meta.config["in_chans"] == 6 and len(meta.classes) == 4
+    rc, out, err = cli(capsys, "evaluate", "--weights", run / "model.safetensors", "--json")
+    assert rc == 0 and json.loads(out)["n"] == 40, err
+
+
 def test_summary_takes_channels_by_length(capsys):
     rc, out, err = cli(capsys, "summary", "xceptiontime", "--input", "6x100", "--json")
     assert rc == 0, err
@@ -89,15 +104,87 @@ def test_image_model_on_series_data_is_a_clear_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("kw", [dict(mid_act="elu"), dict(order="pointwise_first"),
-                                dict(mid_act="relu", segments=4)])
+                                dict(mid_act="relu", segments=4)]
+                         + [dict(mid_act=a) for a in sorted(ACTIVATIONS) if a not in ("elu",)])
 def test_xceptiontime_takes_the_style_options_by_name(kw):
     """The multi-kernel module builds its convs through ConvStyle, so a named mid_act works
     (it raised "mid_act='elu': expected a module" before) and reaches every branch conv."""
     model = dsconv.create_model("xceptiontime", in_chans=3, num_classes=2, **kw)
     model(torch.randn(2, 3, 40)).sum().backward()
     branch = model.blocks[0].body[0].convs[0]
-    if "mid_act" in kw:
-        want = {"elu": torch.nn.ELU, "relu": torch.nn.ReLU}[kw["mid_act"]]
-        assert any(isinstance(m, want) for m in branch.modules())
+    if "mid_act" in kw:  # every activation the style accepts (issue 20)
+        want = type(ACTIVATIONS[kw["mid_act"]]())
+        assert isinstance(branch.mid_act, want)
     if "order" in kw:
         assert branch.order == "pointwise_first"
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_lite_has_the_papers_9814_parameters():
+    """The paper's 9,814 trainable parameters are LITE on a univariate series (the authors'
+    code reshapes every input to (L, 1)) without its classifier: multiplexing convs 2,240, BN
+    226, separable convs 5,876 + 1,344, BNs 64 + 64. No class count gives 9,814 with the
+    classifier, which adds 33 per class (a Dense of 32 inputs + bias): 9,880 for two."""
+    info = dsconv.model_info("lite")
+    assert info.expected == dict(params=9_814, count_args=dict(in_chans=1, num_classes=0))
+    assert n_params(dsconv.create_model("lite", in_chans=1, num_classes=0)) == 9_814
+    model = dsconv.create_model("lite", in_chans=1, num_classes=2)
+    prof = profile(model, (128,))
+    # Keras's model.summary() of the authors' model: 9,880 trainable, 792 non-trainable (the
+    # 438 taps of the 17 fixed filters + 354 BN moving statistics).
+    assert (prof.trainable_params, prof.non_trainable_params) == (9_880, 792)
+    twin = dsconv.model_info("lite_standard").expected
+    assert n_params(dsconv.create_model("lite_standard", **twin["count_args"])) == \
+        twin["params"] == 2_240 + 226 + 113 * 32 * 20 + 64 + 32 * 32 * 10 + 64
+
+
+def test_lite_twin_differs_only_in_the_separable_convs():
+    sep, std = (dsconv.create_model(n, in_chans=2, num_classes=3) for n in ("lite",
+                                                                           "lite_standard"))
+    seps = [n for n, m in sep.named_modules() if isinstance(m, SeparableConv)]
+    assert seps == ["blocks.dwsc1.conv", "blocks.dwsc2.conv"]
+    assert not any(isinstance(m, SeparableConv) for m in std.modules())
+    for name in seps:  # the twin's conv: same channels, kernel and dilation, one regular conv
+        a, b = sep.get_submodule(name), std.get_submodule(name)
+        assert (b.in_channels, b.out_channels, b.kernel_size, b.dilation, b.groups) == (
+            a.in_channels, a.out_channels, a.depthwise.kernel_size, a.depthwise.dilation, 1)
+    rest = {k: v.shape for k, v in sep.state_dict().items() if ".conv." not in k}
+    assert rest == {k: v.shape for k, v in std.state_dict().items() if ".conv." not in k}
+    assert [c.kernel_size[0] for c in sep.blocks.multiplex.convs] == [40, 20, 10]
+    assert [(k, d) for k, d in sep.cfg.separable_layers()] == [(20, 2), (10, 4)]
+
+
+def test_lite_fixed_filters_stay_fixed_through_training_and_a_model_file(tmp_path):
+    from dsconv.train.optim import set_base_frozen
+    from dsconv.weights import load_model, save_model
+
+    model = dsconv.create_model("lite", in_chans=2, num_classes=3)
+    fixed = {k: v.clone() for k, v in model.state_dict().items() if ".fixed." in k}
+    assert len(fixed) == 17 and not any(".fixed." in n for n, _ in model.named_parameters())
+    set_base_frozen(model, frozen=False, bn_eval=False)  # "unfreeze all" cannot reach them
+    opt = torch.optim.AdamW(model.parameters(), 1e-2)
+    x, y = torch.randn(8, 2, 50), torch.randint(0, 3, (8,))
+    for _ in range(2):
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        opt.zero_grad()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in fixed.items())
+    save_model(model, tmp_path / "lite.safetensors", "lite")
+    back, meta = load_model(tmp_path / "lite.safetensors")  # the config's tuple via JSON
+    assert back.cfg == model.cfg
+    with torch.no_grad():
+        torch.testing.assert_close(back.eval()(x), model.eval()(x))
+
+
+@pytest.mark.parametrize("kw,words", [
+    (dict(kernel_size=2), "kernel_size=2 with depth=2: the kernels would be (2, 1, 0, 1, 0); "
+                          "raise kernel_size to at least 4"),
+    (dict(depth=0), "depth=0: LITE needs at least one separable conv"),
+    (dict(custom_filter_lengths=(2, 6)), "peak filter length 6: must be a positive multiple"),
+])
+def test_lite_bad_options_are_one_line_errors(kw, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        dsconv.create_model("lite", **kw)

@@ -8,6 +8,13 @@ InceptionTime (Fawaz et al. 2020) they are regular convs, followed by BN + ReLU.
 serves both ends of the spectrum: `ConvStyle.conv_mode` picks separable or standard, and
 `segments` (between 1 and the channel count) the Inception points in between. Kernels 39/19/9
 (tsai's odd versions of the papers' 40/20/10, so 'same' padding is symmetric).
+
+LITE's first layer (Ismail-Fawaz et al. 2023) is a lighter relative, `MultiplexModule`:
+
+    x -> [conv k1 | conv k2 | conv k3 | fixed filters -> ReLU] -> concat -> BN -> ReLU
+
+regular convs (in LITE and its twin alike) of the authors' even kernels 40/20/10, no bottleneck,
+no pooling branch, and hand-crafted filters that are never trained (`layers.FilterBank1d`).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layers import MAXPOOL
+from ..layers import MAXPOOL, FilterBank1d
 from .conv import ConvStyle, conv_norm_act
 
 
@@ -67,3 +74,29 @@ class ResidualStage(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x)
         return self.act(y + self.shortcut(x)) if self.shortcut is not None else y
+
+
+class MultiplexModule(nn.Module):
+    """LITE's multiplexing layer: (N, in_ch, L) -> (N, nf * len(kernels) + fixed filters, L).
+
+    The branches are regular convs from `style.conv` (no bias; TensorFlow 'same' padding, so
+    even kernels pad their extra zero at the end, as Keras does); `fixed`, when given, adds
+    its filters' outputs after an activation of their own (the authors' ReLU on the hybrid
+    layer). BN + activation over the concatenation.
+    """
+
+    def __init__(self, in_ch: int, nf: int, kernels: tuple[int, ...], style: ConvStyle,
+                 fixed: FilterBank1d | None = None) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(style.conv(in_ch, nf, k) for k in kernels)
+        self.fixed = fixed
+        self.fixed_act = style.act() if fixed is not None else nn.Identity()
+        self.out_channels = nf * len(kernels) + (fixed.out_channels if fixed is not None else 0)
+        self.bn = style.norm(self.out_channels)
+        self.act = style.act()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ys = [conv(x) for conv in self.convs]
+        if self.fixed is not None:
+            ys.append(self.fixed_act(self.fixed(x)))
+        return self.act(self.bn(torch.cat(ys, 1)))

@@ -41,7 +41,7 @@ class LayerCost:
 class Profile:
     rows: list[LayerCost] = field(default_factory=list)
     trainable_params: int = 0
-    non_trainable_params: int = 0   # BN running mean / variance (Keras's "non-trainable")
+    non_trainable_params: int = 0   # BN running stats, fixed filters (Keras's "non-trainable")
     macs: int = 0
     act_bytes: int = 0
     input_shape: tuple[int, ...] = ()
@@ -130,7 +130,7 @@ def profile(model: nn.Module, input_size: int | Sequence[int], in_chans: int | N
         model.train(was_training)
         torch.backends.mha.set_fastpath_enabled(fastpath)
     result.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    result.non_trainable_params = bn_stat_count(model) + sum(
+    result.non_trainable_params = bn_stat_count(model) + fixed_weight_count(model) + sum(
         p.numel() for p in model.parameters() if not p.requires_grad)
     result.macs = sum(r.macs for r in result.rows)
     result.act_bytes = sum(r.act_bytes for r in result.rows)
@@ -173,3 +173,10 @@ def bn_stat_count(model: nn.Module) -> int:
     """BatchNorm running means and variances: what Keras counts as non-trainable parameters."""
     return sum(b.numel() for n, b in model.named_buffers()
                if n.endswith(("running_mean", "running_var")))
+
+
+def fixed_weight_count(model: nn.Module) -> int:
+    """Convolution weights held as buffers, never trained (`FixedConv1d`: LITE's hand-crafted
+    filters): what Keras counts as non-trainable for a `trainable=False` kernel."""
+    return sum(m.weight.numel() for m in model.modules()
+               if isinstance(m, nn.modules.conv._ConvNd) and not isinstance(m.weight, nn.Parameter))

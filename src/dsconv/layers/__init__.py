@@ -1,4 +1,5 @@
-"""The depthwise separable convolution family, with TensorFlow-exact 'same' padding."""
+"""The depthwise separable convolution family, with TensorFlow-exact 'same' padding, and fixed
+(hand-crafted, never trained) 1-D filters."""
 
 from .conv import (
     CONV,
@@ -15,6 +16,7 @@ from .conv import (
     PointwiseConv3d,
 )
 from .depthwise1d import depthwise_conv1d, depthwise_conv1d_last
+from .handcrafted import FilterBank1d, FixedConv1d, lite_filters
 from .padding import pad_same, same_pad_amounts
 from .pool import MAXPOOL, AdaptiveAvgPool1d, MaxPool1dSame, MaxPool2dSame, MaxPool3dSame
 from .separable import SEPARABLE, SeparableConv, SeparableConv1d, SeparableConv2d, SeparableConv3d
@@ -27,5 +29,5 @@ __all__ = [
     "SeparableConv", "SeparableConv1d", "SeparableConv2d", "SeparableConv3d",
     "MaxPool1dSame", "MaxPool2dSame", "MaxPool3dSame",
     "AdaptiveAvgPool1d", "depthwise_conv1d", "depthwise_conv1d_last", "pad_same",
-    "same_pad_amounts",
+    "same_pad_amounts", "FilterBank1d", "FixedConv1d", "lite_filters",
 ]

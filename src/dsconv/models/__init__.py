@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401  (registers)
     inceptiontime,
+    lite,
     mobilenet,
     slicenet,
     transformer,
@@ -10,6 +11,7 @@ from . import (  # noqa: F401  (registers)
 )
 from .base import ClassifierModel, KerasEntry, make_config
 from .inceptiontime import InceptionTime, InceptionTimeConfig
+from .lite import Lite, LiteConfig
 from .mobilenet import MobileNetV1, MobileNetV1Config
 from .registry import ModelInfo, create_model, list_models, model_info, register_model
 from .seq2seq import Seq2Seq
@@ -21,7 +23,7 @@ from .xceptiontime import XceptionTime, XceptionTimeConfig
 __all__ = [
     "ClassifierModel", "KerasEntry", "make_config", "ModelInfo",
     "Xception", "XceptionConfig", "MobileNetV1", "MobileNetV1Config", "XceptionTime",
-    "XceptionTimeConfig", "InceptionTime", "InceptionTimeConfig",
+    "XceptionTimeConfig", "InceptionTime", "InceptionTimeConfig", "Lite", "LiteConfig",
     "create_model", "list_models", "model_info", "register_model",
     "Seq2Seq", "SliceNet", "SliceNetConfig", "Transformer", "TransformerConfig",
 ]

@@ -48,9 +48,11 @@ def make_config(cls: type[C], cfg: C | None, overrides: dict[str, Any]) -> C:
 
 
 def init_weights(model: nn.Module) -> None:
-    """He-normal convs (fan-out), BN at identity, small-uniform linear: trains from scratch well."""
+    """He-normal convs (fan-out), BN at identity, small-uniform linear: trains from scratch well.
+
+    Fixed filters (a conv whose weight is a buffer, `FixedConv1d`) keep their values."""
     for m in model.modules():
-        if isinstance(m, nn.modules.conv._ConvNd):
+        if isinstance(m, nn.modules.conv._ConvNd) and isinstance(m.weight, nn.Parameter):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
