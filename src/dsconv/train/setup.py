@@ -7,6 +7,7 @@ series) is the modality's business (`dsconv.data.modality_of`); nothing here ask
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -154,8 +155,8 @@ def resumed_config(cfg: TrainConfig, saved: dict, say=print) -> TrainConfig:
     """The config a resumed run continues with: the `saved` one (a checkpoint's), with this
     invocation's `cfg` where it may differ (said); other differences are refused."""
     saved = upgrade_config(saved)
-    differ = [k for k in saved if hasattr(cfg, k) and getattr(cfg, k) != saved[k]
-              and getattr(cfg, k) not in (None, TrainConfig.__dataclass_fields__[k].default)]
+    differ = [k for k in saved if hasattr(cfg, k) and _plain(getattr(cfg, k)) != _plain(saved[k])
+              and _given(cfg, k)]
     flags = {k: f"--{k.replace('_', '-')} {getattr(cfg, k)!r} (the run has {saved[k]!r})"
              for k in differ}
     allowed = RESUME_FROM_INVOCATION + RESUME_MAY_CHANGE
@@ -170,6 +171,20 @@ def resumed_config(cfg: TrainConfig, saved: dict, say=print) -> TrainConfig:
     keep = [k for k in RESUME_FROM_INVOCATION if getattr(cfg, k) is not None] + [
         k for k in differ if k not in RESUME_FROM_INVOCATION]
     return TrainConfig(**{**saved, **{k: getattr(cfg, k) for k in keep}})
+
+
+def _plain(value: object) -> object:
+    """`value` as JSON has it: a tuple (a checkpoint's) equals the list a JSON record or the
+    command line gives."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _given(cfg: TrainConfig, name: str) -> bool:
+    """Whether field `name` was set: neither None nor its default (a dict field's default is
+    {}: `--resume --out DIR` alone does not repeat the run's --model-arg values)."""
+    f = TrainConfig.__dataclass_fields__[name]
+    default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+    return getattr(cfg, name) not in (None, default)
 
 
 def upgrade_config(saved: dict) -> dict:
