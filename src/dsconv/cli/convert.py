@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("members", nargs="+", metavar="MODEL",
                    help="model files of one model and config, trained on the same classes "
                    "and preprocessing (an ensemble's file gives its members)")
-    p.add_argument("--out", required=True, help="the ensemble's model file to write")
+    p.add_argument("--out", default="ensemble.safetensors",
+                   help="the ensemble's model file to write")
     p.set_defaults(func=cmd_ensemble)
 
 

@@ -63,14 +63,12 @@ def train_ensemble(cfg: TrainConfig) -> dict:
     Returns the summary (also <out>/summary.json)."""
     lock = folder_lock(cfg.out, "an ensemble's training") if env_rank() == 0 else nullcontext()
     with lock:
-        start = time.perf_counter()
-        cfg = prepare_ensemble_out(cfg)
+        start, limit = time.perf_counter(), cfg.time_limit  # this invocation's, not the record's
+        cfg = dataclasses.replace(prepare_ensemble_out(cfg), time_limit=limit)
         member, n = ensemble_plan(cfg)
         inits = member_inits(cfg, n)
-        for i in range(n):
-            # --time-limit is this invocation's, all members together
-            left = None if cfg.time_limit is None else \
-                cfg.time_limit - (time.perf_counter() - start) / 60
+        for i in range(n):  # the time limit is all the members' together
+            left = None if limit is None else limit - (time.perf_counter() - start) / 60
             if left is not None and left <= 0:
                 return out_of_time(cfg, n, i)
             if not train_member(cfg, member, i, n, inits[i], left):
@@ -82,10 +80,12 @@ def train_ensemble(cfg: TrainConfig) -> dict:
 def prepare_ensemble_out(cfg: TrainConfig) -> TrainConfig:
     """The config to run (a resumed ensemble's own, as `setup.prepare_out` does for one run),
     recorded in <out>/ensemble.json; a folder holding another run is refused."""
-    out, say = Path(cfg.out), _say(cfg)
+    out, say, rank0 = Path(cfg.out), _say(cfg), env_rank() == 0
     record = out / ENSEMBLE_RECORD
     if cfg.resume and record.exists():
         cfg = resumed_config(cfg, json.loads(record.read_text())["config"], say)
+    elif not rank0:  # (rank 0 refuses; the others may already see the record it writes)
+        return cfg
     elif holds_run(out) and cfg.resume:
         raise ValueError(f"{out} holds the run of one network, not an ensemble's: train the "
                          "ensemble in another --out")
@@ -93,7 +93,7 @@ def prepare_ensemble_out(cfg: TrainConfig) -> TrainConfig:
         raise occupied(out)
     elif cfg.resume:
         say(f"--resume: no ensemble in {out}, starting from scratch")
-    if env_rank() == 0:
+    if rank0:  # (a resumed ensemble's too: a raised --epochs is its own from now on)
         atomic_write_text(record, json.dumps({"config": dataclasses.asdict(cfg)}, indent=1))
     return cfg
 
