@@ -123,6 +123,9 @@ def test_bad_specs_say_what_is_wrong(tmp_path, capsys):
     bad.write_text('name = "x"\nclaim = "c"\n[[variants]]\nname = "a"\nlr_typo = 1\n')
     rc, _, err = cli(capsys, "experiment", "run", bad, "--out", tmp_path / "o")
     assert rc == 2 and "lr_typo" in err
+    bad.write_text('name = "x"\nclaim = "c"\n[[variants]]\nname = "a"\nensemble = 2\n')
+    rc, _, err = cli(capsys, "experiment", "run", bad, "--out", tmp_path / "o")
+    assert rc == 2 and "variant 'a' trains an ensemble of 2: an experiment compares" in err
 
 
 def test_synthetic_shapes_are_seeded_balanced_and_checked():

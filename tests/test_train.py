@@ -433,6 +433,21 @@ def test_time_limit_stops_saves_and_resumes_to_the_bit(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resume_alone_keeps_the_runs_model_args(tmp_path):
+    """`--resume --out DIR` need not repeat the run's --model-arg values: an empty dict is
+    not a change (it was refused as one)."""
+    from dsconv.train.setup import prepare_out
+
+    out = tmp_path / "run"
+    saved = TrainConfig(out=str(out), epochs=2, model_args={"nf": 4}).__dict__
+    ckpt.save_checkpoint(out, 5, torch.nn.Linear(1, 1),
+                         {"config": saved, "step": 5, "history": [{"epoch": 1}]})
+    _, _, cfg = prepare_out(TrainConfig(out=str(out), resume=True, progress=False), 0)
+    assert cfg.model_args == {"nf": 4} and cfg.epochs == 2
+    with pytest.raises(ValueError, match=r"--model-args \{'nf': 8\} \(the run has"):
+        prepare_out(TrainConfig(out=str(out), resume=True, model_args={"nf": 8}), 0)
+
+
 def test_rsqrt_schedule_peaks_after_warm_up_then_falls_as_the_inverse_square_root():
     from dsconv.train.config import RECIPES
     from dsconv.train.schedule import lr_at

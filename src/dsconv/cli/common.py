@@ -16,14 +16,15 @@ def model_from_args(args: argparse.Namespace, source: str | None, weights: str |
                     ) -> tuple[nn.Module, str, ModelMeta | None]:
     """(model in eval mode, its name, meta) from a registered name or a weight file.
 
-    `source` is a registered name or a path; `weights` loads a file into the named model.
+    `source` is a registered name or a path; `weights` loads a file into the named model. A
+    file's name is what it holds: 'xception', or 'ensemble of 5 xceptiontime'.
     """
     overrides = model_overrides(args)
     if weights is None and source is not None and Path(source).is_file():
         weights, source = source, None
     if weights is not None:
         model, meta = load_model(weights, source, **overrides)
-        return model, meta.model, meta
+        return model, meta.title, meta
     model = create_model(source, **overrides).eval()
     return model, source, None
 

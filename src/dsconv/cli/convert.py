@@ -1,11 +1,12 @@
-"""`dsconv convert keras IN OUT` and `dsconv convert to-keras IN OUT`."""
+"""`dsconv convert keras IN OUT`, `dsconv convert to-keras IN OUT`, and `dsconv ensemble A B ...
+--out E`: model files in, a model file out."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..utils import writable_path
-from ..weights import export_keras_weights, load_model, save_model
+from ..weights import combine_model_files, export_keras_weights, load_model, save_model
 from .flags import Formatter, add_model_options, model_overrides
 
 
@@ -22,6 +23,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     p.set_defaults(func=cmd_convert)
 
+    p = sub.add_parser("ensemble", help="one model file of several trained ones (e.g. one run "
+                       "per seed): their class probabilities averaged",
+                       formatter_class=Formatter)
+    p.add_argument("members", nargs="+", metavar="MODEL",
+                   help="model files of one model and config, trained on the same classes "
+                   "and preprocessing (an ensemble's file gives its members)")
+    p.add_argument("--out", default="ensemble.safetensors",
+                   help="the ensemble's model file to write")
+    p.set_defaults(func=cmd_ensemble)
+
 
 def cmd_convert(args: argparse.Namespace) -> int:
     writable_path(args.output)  # before reading the input, which takes a while
@@ -36,4 +47,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
     else:
         export_keras_weights(model, args.output)
         print(f"wrote Keras weight file {args.output} ({meta.model})")
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    writable_path(args.out)
+    ens, meta = combine_model_files(args.members, args.out, {"created_by": "dsconv ensemble"})
+    print(f"wrote {args.out}: {meta.title} ({sum(p.numel() for p in ens.parameters()):,} "
+          "parameters), probabilities averaged")
     return 0

@@ -90,6 +90,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     except TrainingDiverged as err:  # the message names the last good checkpoint
         print(f"dsconv train: stopped: {err}", file=sys.stderr)
         return 3
+    if "ensemble" in s:
+        if env_rank() == 0:
+            _print_ensemble(s)
+        return 0
     if s["final"] is not None and env_rank() == 0:
         f = s["final"]
         val = f" | {s['val_name']} top-1 {f['val_top1']:.4f}" if "val_top1" in f else ""
@@ -107,6 +111,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         best = ", best.safetensors" if s["best"] else ""
         print(f"wrote {s['out']}/model.safetensors{best}, metrics.csv, curves.png, summary.json")
     return 0
+
+
+def _print_ensemble(s: dict) -> None:
+    """Each member's figures and the ensemble's, side by side; or why it stopped."""
+    if s["timed_out"]:
+        print(s["stopped_early"])
+        return
+    print(f"ensemble of {s['ensemble']} {s['model']}, {s['split']}, {s['n']} {s['unit']}:")
+    for r in s["members"]:
+        print(f"  {'member-' + str(r['member']) + ' (seed ' + str(r['seed']) + ')':<22} top-1 "
+              f"{r['top1']:.4f}  loss {r['loss']:.4f}")
+    print(f"  {'ensemble':<22} top-1 {s['top1']:.4f}  loss {s['loss']:.4f}")
+    print(f"wrote {s['out']}/model.safetensors ({s['ensemble']} members), summary.json, "
+          "members.csv")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

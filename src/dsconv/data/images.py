@@ -30,7 +30,8 @@ class DataConfig:
     scale: tuple[float, float] = (0.35, 1.0)   # random resized crop area range
     hflip: bool = True               # random horizontal flip in training
     val_split: float = 0.0           # without val/: this fraction of train/ (stratified)
-    seed: int = 0
+    seed: int = 0                    # of augmentation
+    split_seed: int | None = None    # of the held-out split (None: seed)
 
 
 def find_images(root: Path) -> tuple[list[tuple[Path, int]], list[str]]:
@@ -146,7 +147,8 @@ def image_folders(root: str | Path, cfg: DataConfig, in_chans: int = 3
         raise ValueError(f"{base}: one class ({classes[0]!r}): nothing to learn; a classifier "
                          f"needs at least 2 class folders ({base}/<class name>/<images>)")
     if va is None and cfg.val_split > 0:
-        tr, va = split_samples(tr, classes, cfg.val_split, cfg.seed, base)
+        seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+        tr, va = split_samples(tr, classes, cfg.val_split, seed, base)
     train = ImageFolder(tr, classes, cfg, train=True, in_chans=in_chans)
     val = ImageFolder(va, classes, cfg, train=False, in_chans=in_chans) if va else None
     return train, val

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 def recorded_split(trained: dict | None) -> tuple[float, int] | None:
     """(val_split, seed) that the model's run held out of this data, or None (not this data,
-    nothing held out, or a model file from before dsconv recorded its split)."""
+    nothing held out, or a model file from before dsconv recorded its split). The seed is
+    the split's own (split_seed: an ensemble's members share one), else the run's."""
     if not trained or not trained.get("val_split"):
         return None
-    return float(trained["val_split"]), int(trained.get("seed", 0))
+    return float(trained["val_split"]), int(trained.get("split_seed", trained.get("seed", 0)))
 
 
 def held_out_name(source: object, frac: float, what: str, part: str = "eval") -> str:

@@ -31,6 +31,7 @@ from ..cost import profile
 from ..models.seq2seq import UNK, Seq2Seq
 from ..train import TrainConfig, train
 from ..train.checkpoint import latest_checkpoint, read_state
+from ..train.ensemble import ensemble_plan
 from ..train.setup import check_model, upgrade_config
 from ..utils import atomic_write_text, folder_lock, median_time
 from ..weights import load_model
@@ -59,10 +60,16 @@ def train_config(spec: Spec, variant: dict[str, Any], seed: int, out: Path) -> T
     d = run_dir(out, variant["name"], seed)
     resume = latest_checkpoint(d) is not None
     try:
-        return TrainConfig(**fields, seed=seed, out=str(d), resume=resume,
-                           overwrite=not resume, progress=False, workers=0)
+        cfg = TrainConfig(**fields, seed=seed, out=str(d), resume=resume,
+                          overwrite=not resume, progress=False, workers=0)
+        n = ensemble_plan(cfg)[1]
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: {err}") from None
+    if n > 1:  # its runs are scored per epoch, one network each
+        raise ValueError(f"{where} trains an ensemble of {n}: an experiment compares single "
+                         "networks over its seeds; train ensembles with `dsconv train "
+                         "--ensemble N`")
+    return cfg
 
 
 # Settings that say where and how a run is watched, not what it computes.

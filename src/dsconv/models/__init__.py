@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (registers)
     xceptiontime,
 )
 from .base import ClassifierModel, KerasEntry, make_config
+from .ensemble import Ensemble, ensemble_of, register_ensemble
 from .inceptiontime import InceptionTime, InceptionTimeConfig
 from .lite import Lite, LiteConfig
 from .mobilenet import MobileNetV1, MobileNetV1Config
@@ -26,4 +27,5 @@ __all__ = [
     "XceptionTimeConfig", "InceptionTime", "InceptionTimeConfig", "Lite", "LiteConfig",
     "create_model", "list_models", "model_info", "register_model",
     "Seq2Seq", "SliceNet", "SliceNetConfig", "Transformer", "TransformerConfig",
+    "Ensemble", "ensemble_of", "register_ensemble",
 ]

@@ -31,7 +31,8 @@ class ModelInfo:
     series are standardised from their data), keras_classifier (Keras's classifier layer name,
     when Keras ships the model), expected (figures of the default config the tests check,
     e.g. params), tokens (True: a sequence-to-sequence model over token ids, whose
-    input_size is (max tokens,)).
+    input_size is (max tokens,)), ensemble ((member, n): the model is an `Ensemble` of n
+    networks of the registered model `member`; see `models.ensemble.register_ensemble`).
     """
 
     name: str
@@ -42,6 +43,7 @@ class ModelInfo:
     keras_classifier: str | None = None  # Keras's classifier layer name, if Keras ships it
     expected: dict = field(default_factory=dict)  # figures of the default config (tests check)
     tokens: bool = False             # takes token ids (text: a translation model), not values
+    ensemble: tuple[str, int] | None = None  # (member, n): n member networks, averaged
 
     @property
     def dims(self) -> int:
@@ -59,11 +61,16 @@ def register_model(input_size: tuple[int, ...], normalize: str = "tf",
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         doc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
-        _REGISTRY[fn.__name__] = ModelInfo(fn.__name__, fn, doc, tuple(input_size), normalize,
-                                           keras_classifier, dict(expected or {}), tokens)
+        add_model(ModelInfo(fn.__name__, fn, doc, tuple(input_size), normalize,
+                            keras_classifier, dict(expected or {}), tokens))
         return fn
 
     return wrap
+
+
+def add_model(info: ModelInfo) -> None:
+    """Register `info` under info.name (what `register_model` and `register_ensemble` do)."""
+    _REGISTRY[info.name] = info
 
 
 def list_models(filter: str | list[str] = "") -> list[str]:

@@ -131,6 +131,7 @@ _CHECKS = [
     ("workers", _finite(0), "must be >= 0"),
     ("ckpt_every", _finite(0), "must be >= 0 (0: each epoch only)"),
     ("keep_checkpoints", _finite(1), "must be >= 1"),
+    ("ensemble", _finite(1), "must be >= 1 (the number of networks to train)"),
 ]
 
 
@@ -215,6 +216,12 @@ class TrainConfig:
     device: str = opt("auto", "auto | cpu | cuda | cuda:N")
     # Run.
     seed: int = opt(0, "seed of init, data order, augmentation and dropout")
+    split_seed: int | None = opt(None, "seed of the held-out validation split (and of the "
+                                       "digits' test split); default: --seed")
+    ensemble: int | None = opt(None, "train N networks one after another (seeds seed ... "
+                                     "seed+N-1, in <out>/member-i) and write one model file "
+                                     "that averages their probabilities (default: 1, or the "
+                                     "--model's or --init file's number)")
     ckpt_every: int = opt(0, "also checkpoint every N steps (0: each epoch only)")
     keep_checkpoints: int = opt(2, "checkpoints kept")
     save_best: str | None = opt(None, "keep the epoch with the best value of this validation "
@@ -239,6 +246,10 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} {value!r}: {need}")
         if self.recipe is not None and self.recipe not in RECIPES:
             raise ValueError(f"--recipe {self.recipe!r}: expected one of {sorted(RECIPES)}")
+        if (self.ensemble or 1) > 1 and not modality_of(self.data).classifies:
+            raise ValueError(f"--ensemble {self.ensemble}: translation models are not "
+                             "classifiers; an ensemble averages the class probabilities of "
+                             "image and series models")
 
     def with_defaults(self, modality: Modality | None = None) -> TrainConfig:
         """This config with its data's defaults (epochs, batch, recipe) filled in; modality:

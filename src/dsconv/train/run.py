@@ -98,6 +98,7 @@ class Run:
     evaluated: tuple[int, nn.Module] | None = None  # (step, eval_model) of the last call
     best: Best | None = None         # set from cfg in __post_init__
     stopped: str | None = None       # why training stopped early, once it has
+    timed_out: bool = False          # --time-limit stopped it: not done, --resume continues
     deadline: float | None = None    # perf_counter() time of --time-limit (None: no limit)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ series) is the modality's business (`dsconv.data.modality_of`); nothing here ask
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shutil
 from pathlib import Path
@@ -33,6 +34,8 @@ RESUME_FROM_INVOCATION = ("epochs", "time_limit", "resume", "workers", "progress
                           "overwrite")
 # - these it may change, when given (each change is said).
 RESUME_MAY_CHANGE = ("lr", "grad_clip", "ckpt_every", "keep_checkpoints", "tensorboard")
+# An ensemble's run folder records its config here (its members are runs in member-i/).
+ENSEMBLE_RECORD = "ensemble.json"
 
 
 def setup(cfg: TrainConfig) -> Run:
@@ -90,7 +93,8 @@ def data_settings(cfg: TrainConfig, init_config: dict) -> DataSettings:
     """What the run asks of its data, from its config and the --init file's model config."""
     return DataSettings(cfg.data, cfg.img_size, cfg.normalize, cfg.augment, cfg.hflip,
                         cfg.val_split, cfg.seed, cfg.model_args.get("in_chans"),
-                        init_config.get("in_chans"), cfg.vocab_size, cfg.max_len)
+                        init_config.get("in_chans"), cfg.vocab_size, cfg.max_len,
+                        cfg.split_seed)
 
 
 def pick_precision(cfg: TrainConfig, state: dict | None, model: nn.Module,
@@ -123,17 +127,43 @@ def prepare_out(cfg: TrainConfig, rank: int):
     say = print if rank == 0 and cfg.progress else (lambda *a, **k: None)
     last = latest_checkpoint(out)
     if not cfg.resume:
-        if (last is not None or (out / "model.safetensors").exists()) and not cfg.overwrite:
-            raise ValueError(f"{out} already holds a run: --resume continues it, --overwrite "
-                             "starts over, or choose another --out")
+        if holds_run(out) and not cfg.overwrite:
+            raise occupied(out)
         return None, None, cfg
     if last is None:
         say(f"--resume: no checkpoint in {out}, starting from scratch")
         return None, None, cfg
     state = read_state(last)
-    saved = upgrade_config(state["config"])
-    differ = [k for k in saved if hasattr(cfg, k) and getattr(cfg, k) != saved[k]
-              and getattr(cfg, k) not in (None, TrainConfig.__dataclass_fields__[k].default)]
+    run_cfg = resumed_config(cfg, state["config"], say)
+    done = state["step"]
+    # (the last row's epoch: a run stopped by --time-limit logs a partial epoch, and again the
+    # same epoch when it ends after resuming)
+    epochs_done = state["history"][-1]["epoch"] if state["history"] else 0
+    if epochs_done > run_cfg.epochs:
+        raise ValueError(f"{last} is at epoch {epochs_done}, beyond --epochs {run_cfg.epochs}: "
+                         "nothing to do (raise --epochs to train further)")
+    say(f"resuming {out} from {last.name} (step {done}, epoch {epochs_done})")
+    return last, state, run_cfg
+
+
+def holds_run(out: Path) -> bool:
+    """Whether folder `out` holds a training run (one network's or an ensemble's)."""
+    return (latest_checkpoint(out) is not None or (out / "model.safetensors").exists()
+            or (out / ENSEMBLE_RECORD).exists())
+
+
+def occupied(out: Path) -> ValueError:
+    """The refusal to start a run in a folder that holds one."""
+    return ValueError(f"{out} already holds a run: --resume continues it, --overwrite starts "
+                      "over, or choose another --out")
+
+
+def resumed_config(cfg: TrainConfig, saved: dict, say=print) -> TrainConfig:
+    """The config a resumed run continues with: the `saved` one (a checkpoint's), with this
+    invocation's `cfg` where it may differ (said); other differences are refused."""
+    saved = upgrade_config(saved)
+    differ = [k for k in saved if hasattr(cfg, k) and _plain(getattr(cfg, k)) != _plain(saved[k])
+              and _given(cfg, k)]
     flags = {k: f"--{k.replace('_', '-')} {getattr(cfg, k)!r} (the run has {saved[k]!r})"
              for k in differ}
     allowed = RESUME_FROM_INVOCATION + RESUME_MAY_CHANGE
@@ -147,16 +177,21 @@ def prepare_out(cfg: TrainConfig, rank: int):
     # How long to run and where are always this invocation's; the rest only when changed.
     keep = [k for k in RESUME_FROM_INVOCATION if getattr(cfg, k) is not None] + [
         k for k in differ if k not in RESUME_FROM_INVOCATION]
-    run_cfg = TrainConfig(**{**saved, **{k: getattr(cfg, k) for k in keep}})
-    done = state["step"]
-    # (the last row's epoch: a run stopped by --time-limit logs a partial epoch, and again the
-    # same epoch when it ends after resuming)
-    epochs_done = state["history"][-1]["epoch"] if state["history"] else 0
-    if epochs_done > run_cfg.epochs:
-        raise ValueError(f"{last} is at epoch {epochs_done}, beyond --epochs {run_cfg.epochs}: "
-                         "nothing to do (raise --epochs to train further)")
-    say(f"resuming {out} from {last.name} (step {done}, epoch {epochs_done})")
-    return last, state, run_cfg
+    return TrainConfig(**{**saved, **{k: getattr(cfg, k) for k in keep}})
+
+
+def _plain(value: object) -> object:
+    """`value` as JSON has it: a tuple (a checkpoint's) equals the list a JSON record or the
+    command line gives."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _given(cfg: TrainConfig, name: str) -> bool:
+    """Whether field `name` was set: neither None nor its default (a dict field's default is
+    {}: `--resume --out DIR` alone does not repeat the run's --model-arg values)."""
+    f = TrainConfig.__dataclass_fields__[name]
+    default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+    return getattr(cfg, name) not in (None, default)
 
 
 def upgrade_config(saved: dict) -> dict:

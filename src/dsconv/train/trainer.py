@@ -38,7 +38,7 @@ from .precise_bn import recalibrate_bn
 from .reporting import epoch_line, progress_bar, write_final_reports, write_metrics_csv
 from .run import Run
 from .schedule import lr_at
-from .setup import setup
+from .setup import data_settings, setup
 from .translation import validate_translation
 
 
@@ -55,7 +55,15 @@ def train(cfg: TrainConfig) -> dict:
 
     On CPU, call `dsconv.utils.tune_allocator()` once before (the CLI does): glibc otherwise
     page-faults every large activation afresh, up to 1.35x slower per step.
+
+    An ensemble (cfg.ensemble N > 1, a registered ensemble model, an --init ensemble file, or
+    --resume of a folder holding one) trains its N members one after another: see
+    `train.ensemble`; its summary then gives each member's figures and the ensemble's.
     """
+    from .ensemble import is_ensemble_run, train_ensemble  # (it runs this for each member)
+
+    if is_ensemble_run(cfg):
+        return train_ensemble(cfg)
     # One writer per run folder (rank 0 writes; the other ranks only read it).
     lock = folder_lock(cfg.out, "a training run") if env_rank() == 0 else nullcontext()
     with lock:
@@ -144,6 +152,7 @@ def out_of_time(run: Run) -> bool:
     if run.world > 1:
         dist.broadcast(over, src=0)
     if over.item() and run.step < run.total:
+        run.timed_out = True
         run.stopped = (f"stopped at the time limit of {run.cfg.time_limit:g} min, at step "
                        f"{run.step} of {run.total} (epoch {run.step / run.steps_per_epoch:.2f} "
                        f"of {run.cfg.epochs}); --resume continues it")
@@ -305,6 +314,7 @@ def _provenance(run: Run, **extra) -> dict:
     """What a model file written by this run says about where it came from."""
     return {**run.provenance, "created_by": "dsconv train", "data": run.cfg.data,
             "val_split": run.cfg.val_split, "seed": run.cfg.seed,  # evaluate rebuilds the split
+            "split_seed": data_settings(run.cfg, {}).held_out_seed,
             "epochs": run.cfg.epochs, "steps": run.step, "precision": run.precision.name,
             **extra}
 
@@ -319,6 +329,7 @@ def finalize(run: Run, wall_s: float) -> dict:
                "final": run.history[-1] if run.history else None, "out": str(run.out),
                "precision": run.precision.name,
                "val_name": run.val_name, "stopped_early": run.stopped,
+               "timed_out": run.timed_out,
                "best": None if run.best is None or run.best.value is None else {
                    "epoch": run.best.epoch, "metric": run.best.metric,
                    "value": run.best.value, "path": str(run.out / "best.safetensors")}}

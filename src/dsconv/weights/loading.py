@@ -13,7 +13,7 @@ from pathlib import Path
 from torch import nn
 
 from ..data import Preprocess, imagenet_classes
-from ..models import create_model
+from ..models import Ensemble, create_model, ensemble_of
 from .keras import (
     KERAS_READABLE,
     describe_keras_file,
@@ -32,11 +32,14 @@ def save_model(model: nn.Module, path: str | Path, name: str, classes: list[str]
                ) -> Path:
     """Write `model` as a dsconv model file (weights + the metadata that rebuilds it).
 
-    preprocess: the record its inputs need (None: the registered model's default)."""
+    preprocess: the record its inputs need (None: the registered model's default). An
+    `Ensemble` is recorded as its n members' model and config (whatever `name` it was built
+    under: litetime's file says 5 x lite)."""
     from .. import __version__
 
-    meta = ModelMeta(name, dataclasses.asdict(model.cfg), classes, preprocess,
-                     {"dsconv_version": __version__, **(provenance or {})})
+    n = model.n if isinstance(model, Ensemble) else None
+    meta = ModelMeta(model.member if n else name, dataclasses.asdict(model.cfg), classes,
+                     preprocess, {"dsconv_version": __version__, **(provenance or {})}, n)
     return save_weights(model, path, metadata={"dsconv": meta.to_json()})
 
 
@@ -57,9 +60,10 @@ def load_model(path: str | Path, model: str | None = None, **overrides
                ) -> tuple[nn.Module, ModelMeta]:
     """Build the model a weight file holds and load it; returns (model in eval mode, meta).
 
-    A dsconv model file needs nothing else. A Keras file says what it holds by its layer names
-    (Xception or MobileNet v1, alpha, classes); `model` and `overrides` (alpha=..., ...) must
-    agree with it if given.
+    A dsconv model file needs nothing else (an ensemble's builds an `Ensemble`; `model` then
+    names its members' model). A Keras file says what it holds by its layer names (Xception
+    or MobileNet v1, alpha, classes); `model` and `overrides` (alpha=..., ...) must agree with
+    it if given.
     """
     kind = sniff_format(path)
     if kind == "torch-pickle":
@@ -71,9 +75,10 @@ def load_model(path: str | Path, model: str | None = None, **overrides
     else:
         meta = read_meta(path)
         if model is not None and model != meta.model:
-            raise ValueError(f"{path} holds {meta.model!r}, not {model!r}: leave out --model")
+            raise ValueError(f"{path} holds {meta.title!r}, not {model!r}: leave out --model")
         meta.config = {**meta.config, **overrides}
-    net = create_model(meta.model, **meta.config)
+    net = (ensemble_of(meta.model, meta.ensemble, **meta.config) if meta.ensemble else
+           create_model(meta.model, **meta.config))
     report = load_weights(net, path)
     if kind == "keras":
         meta.provenance["keras_layers_loaded"] = len(report.loaded)
@@ -115,6 +120,16 @@ def file_model(path: str | Path) -> tuple[str, dict]:
                      "model file it was exported from")
 
 
+def ensemble_size(path: str | Path) -> int:
+    """How many networks a model file holds: its ensemble's members, else 1."""
+    if sniff_format(path) != "safetensors":
+        return 1
+    try:
+        return read_meta(path).ensemble or 1
+    except ValueError:  # no dsconv metadata: a plain state dict, one network's
+        return 1
+
+
 def init_from(model: nn.Module, path: str | Path) -> dict:
     """Copy into `model` every tensor of a weight file that matches by name and shape (fine-
     tuning's start); the rest keeps its fresh init. Returns {loaded, reinitialised, unused}.
@@ -127,6 +142,10 @@ def init_from(model: nn.Module, path: str | Path) -> dict:
             n for n, _ in report.skipped if n in own], "unused": [n for n, _ in report.skipped]}
     if kind != "safetensors":
         load_weights(model, path)  # raises the clear error for pickles and ONNX
+    n = ensemble_size(path)
+    if n > 1 and not isinstance(model, Ensemble):  # no name would match: nothing would load
+        raise ValueError(f"{path} holds an ensemble of {n} networks: --init takes one; train "
+                         f"--ensemble {n} to fine-tune each member from its own")
     state, own = read_safetensors(path), model.state_dict()
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(fits, strict=False)

@@ -12,6 +12,12 @@ takes weights reads it with no model flags. Metadata key "dsconv", a JSON object
                 "input_size": [H, W], "in_chans": 3, "normalize": "tf", "resize_ratio": 0.875};
                 series records carry their statistics
     provenance  where it came from: created_by, source file, data, epochs, metrics, version
+    ensemble    (only in an ensemble's file, schema 2) N: the file holds N networks of `model`
+                with `config` (tensors members.0..., members.1...), their probabilities
+                averaged (`dsconv.models.Ensemble`)
+
+Files of one network are written as schema 1, so every dsconv reads them; an ensemble's says
+schema 2, so a dsconv that cannot rebuild it asks to be upgraded rather than misreading it.
 
 Files written by dsconv 0.1 (train's {"model", "model_kwargs", "img_size", ...} and convert's
 {"model"}) are read too, and upgraded in memory.
@@ -28,7 +34,7 @@ from ..data import Preprocess, image_preprocess, modality_of_model, read_preproc
 from ..models import model_info
 from .sniff import sniff_format
 
-SCHEMA = 1
+SCHEMA = 2  # the newest this reads (2: ensembles)
 
 
 @dataclass
@@ -38,7 +44,8 @@ class ModelMeta:
     Fields: model (registered name), config (the model's full config: create_model(model,
     **config) rebuilds it), classes (names in output order, or None), preprocess (the
     modality's typed record: `ImagePreprocess`, `SeriesPreprocess`; a dict is read as one),
-    provenance (created_by, data, epochs, metrics, version...).
+    provenance (created_by, data, epochs, metrics, version...), ensemble (N: N networks of
+    `model`, averaged; None: one network).
     """
 
     model: str
@@ -46,6 +53,7 @@ class ModelMeta:
     classes: list[str] | None = None
     preprocess: Preprocess | None = None  # None: the registered model's default
     provenance: dict = field(default_factory=dict)
+    ensemble: int | None = None
 
     def __post_init__(self) -> None:
         if not self.preprocess:  # None, or {} from a file that records none
@@ -53,8 +61,16 @@ class ModelMeta:
         self.preprocess = read_preprocess(self.preprocess)
 
     def to_json(self) -> str:
-        return json.dumps({"schema": SCHEMA, **dataclasses.asdict(self),
-                           "preprocess": self.preprocess.to_dict()})
+        d = {"schema": 2 if self.ensemble else 1, **dataclasses.asdict(self),
+             "preprocess": self.preprocess.to_dict()}
+        if not self.ensemble:
+            del d["ensemble"]
+        return json.dumps(d)
+
+    @property
+    def title(self) -> str:
+        """'xceptiontime', or 'ensemble of 5 xceptiontime'."""
+        return f"ensemble of {self.ensemble} {self.model}" if self.ensemble else self.model
 
     @property
     def input_size(self) -> tuple[int, ...]:
@@ -85,7 +101,8 @@ def parse_meta(raw: dict[str, str] | None, source: str) -> ModelMeta:
                              "upgrade dsconv to read it")
         if "schema" in d:
             return ModelMeta(d["model"], d["config"], d.get("classes"),
-                             d.get("preprocess") or None, d.get("provenance", {}))
+                             d.get("preprocess") or None, d.get("provenance", {}),
+                             d.get("ensemble"))
         # dsconv 0.1 `train`: partial model kwargs, image size and normalisation
         return ModelMeta(d["model"], dict(d.get("model_kwargs", {})), d.get("classes"),
                          image_preprocess(d["img_size"], d.get("in_chans", 3),

@@ -35,12 +35,19 @@ class DataSettings:
     augment: bool = True             # images: random resized crop + flip in training
     hflip: bool = True               # images: horizontal flips when augmenting
     val_split: float = 0.1           # held-out fraction where the data has no split of its own
-    seed: int = 0                    # of the held-out split and of augmentation
+    seed: int = 0                    # of augmentation, and of the held-out split (split_seed)
     in_chans: int | None = None      # asked by --model-args in_chans (None: the data's)
     init_chans: int | None = None    # the --init file's model's (kept where the data allows)
     vocab_size: int = 8000           # text: the tokenizer's pieces, both languages together
     max_len: int = 128               # text: most tokens a side may have (EOS included); longer
     #                                  training pairs are left out, with a warning
+    split_seed: int | None = None    # of the held-out split (None: seed); an ensemble's members
+    #                                  share one, so none trains on what the ensemble is scored on
+
+    @property
+    def held_out_seed(self) -> int:
+        """The seed of the held-out split (and of the digits' test split)."""
+        return self.seed if self.split_seed is None else self.split_seed
 
 
 @dataclass
@@ -65,6 +72,7 @@ class Modality:
     batch_size: ClassVar[int]        # default --batch-size
     record: ClassVar[type[Preprocess]]  # its preprocessing record
     specs: ClassVar[str]             # the --data forms it takes, for help and messages
+    classifies: ClassVar[bool] = True  # its models are classifiers (an ensemble can average)
 
     def owns(self, spec: str | Path | None) -> bool:
         """Whether `spec` names data of this kind (None: the bundled default's kind)."""

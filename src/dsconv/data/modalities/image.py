@@ -110,7 +110,7 @@ class ImageModality(Modality):
         spec = settings.spec
         if _is_digits(spec):  # one channel, unless the model was asked for another count
             chans = settings.in_chans or 1
-            train, val = digits(size, settings.seed)
+            train, val = digits(size, settings.held_out_seed)
             val_name = "test"
         elif _is_synthetic(spec):  # rendered in colour, whatever the --init model took
             chans = settings.in_chans or 3
@@ -120,7 +120,8 @@ class ImageModality(Modality):
             chans = settings.in_chans or settings.init_chans or 3
             cfg = DataConfig(img_size=size, normalize=settings.normalize,
                              augment=settings.augment, hflip=settings.hflip,
-                             val_split=settings.val_split, seed=settings.seed)
+                             val_split=settings.val_split, seed=settings.seed,
+                             split_seed=settings.held_out_seed)
             train, val = image_folders(spec, cfg, chans)
             val_name = "validation"
         return TrainingData(train, val, image_preprocess(size, chans, settings.normalize),
@@ -132,7 +133,7 @@ class ImageModality(Modality):
         if spec is None and _is_synthetic(source):
             spec = source  # a synthetic set is rebuilt from its spec alone
         if _is_digits(spec):
-            return _digits(preprocess, classes, source, split)
+            return _digits(preprocess, classes, trained, split)
         if _is_synthetic(spec):
             return _shapes(spec, preprocess, classes, split)
         own = trained if same_data(spec, source) else None
@@ -152,15 +153,17 @@ class ImageModality(Modality):
         return image_preprocess(info.input_size, config.get("in_chans", 3), info.normalize)
 
 
-def _digits(pre: ImagePreprocess, classes: list[str], trained_on: str | None,
-            split: str) -> Dataset:
+def _digits(pre: ImagePreprocess, classes: list[str], trained: dict, split: str) -> Dataset:
+    """The digits' test (or train) split as the model's run drew it (its split seed)."""
+    trained_on = trained.get("data")
     if not _is_digits(trained_on):
         raise ValueError(f"--data is required: this model was trained on {trained_on}, "
                          "not on the bundled digits")
     if pre.in_chans != 1 or classes != [str(i) for i in range(10)]:
         raise ValueError("--data is required: this model was not trained on the bundled "
                          "digits (it needs its own labelled images)")
-    train, test = digits(pre.input_size[0])
+    train, test = digits(pre.input_size[0], int(trained.get("split_seed",
+                                                            trained.get("seed", 0))))
     ds = train if split == "train" else test
     ds.split_name = f"digits {'train' if split == 'train' else 'test'} split"
     return ds

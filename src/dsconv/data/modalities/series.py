@@ -56,7 +56,7 @@ class SeriesModality(Modality):
         with warnings.catch_warnings():  # the default --val-split meets a published split
             warnings.filterwarnings("ignore", "val_split is ignored")
             train, val, prep, published = load_series_parts(settings.spec, settings.val_split,
-                                                            settings.seed)
+                                                            settings.held_out_seed)
         return TrainingData(train, val, prep, "test" if published else "validation")
 
     def labelled(self, spec: str | Path | None, preprocess: SeriesPreprocess,

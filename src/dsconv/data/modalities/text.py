@@ -48,6 +48,7 @@ class TextModality(Modality):
     batch_size = 4000                # tokens per batch (rows x longest pair), not sentences
     record = TextPreprocess
     specs = SPECS
+    classifies = False               # translation models: no class probabilities to average
 
     def owns(self, spec: str | Path | None) -> bool:
         parsed = ParallelSpec.parse(spec)
@@ -64,7 +65,7 @@ class TextModality(Modality):
 
     def training_data(self, settings: DataSettings, model: str) -> TrainingData:
         spec = parallel_spec(settings.spec)
-        train, val, names = _training_pairs(spec, settings.val_split, settings.seed)
+        train, val, names = _training_pairs(spec, settings.val_split, settings.held_out_seed)
         record = TextPreprocess.of(train_tokenizer(train, settings.vocab_size), spec.src_lang,
                                    spec.tgt_lang, settings.max_len)
         train_set = encode_pairs(train, record, names[0], "training")
