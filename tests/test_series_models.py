@@ -188,3 +188,21 @@ def test_lite_fixed_filters_stay_fixed_through_training_and_a_model_file(tmp_pat
 def test_lite_bad_options_are_one_line_errors(kw, words):
     with pytest.raises(ValueError, match=re.escape(words)):
         dsconv.create_model("lite", **kw)
+
+
+def test_litetime_is_five_lite_networks_averaged():
+    """litetime (the paper's LITETime) = 5 x lite: five times the parameters of one, and its
+    probabilities the mean of its members'."""
+    from dsconv.models import Ensemble, create_model
+
+    torch.manual_seed(0)
+    ens = create_model("litetime", in_chans=2, num_classes=3).eval()
+    one = create_model("lite", in_chans=2, num_classes=3)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert isinstance(ens, Ensemble) and len(ens.members) == 5
+    # (a second channel adds 32 filters x (40 + 20 + 10) taps to the multiplexing convs)
+    assert count(ens) == 5 * count(one) == 5 * (9_814 + 32 * (40 + 20 + 10) + 33 * 3)
+    x = torch.randn(4, 2, 64)
+    with torch.no_grad():
+        mean = torch.stack([m(x).softmax(-1) for m in ens.members]).mean(0)
+        assert torch.allclose(ens(x).softmax(-1), mean, atol=1e-6)

@@ -38,6 +38,7 @@ from ..blocks.inception import MultiplexModule
 from ..layers import FilterBank1d, lite_filters
 from ..layers.handcrafted import LITE_FILTER_LENGTHS
 from .base import ClassifierModel, init_weights, make_config
+from .ensemble import register_ensemble
 from .registry import register_model
 
 
@@ -159,3 +160,9 @@ def lite(**kw: Any) -> Lite:
 def lite_standard(**kw: Any) -> Lite:
     """LITE's twin: every separable conv a regular conv."""
     return Lite(**{"conv_mode": "standard", **kw})
+
+
+# LITETime (the paper's figures): five LITE networks, their probabilities averaged;
+# `dsconv train --model litetime` trains the five one after another (seeds seed..seed+4).
+register_ensemble("litetime", "lite", 5,
+                  "LITETime: an ensemble of five LITE networks (probabilities averaged)")
