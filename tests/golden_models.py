@@ -70,6 +70,7 @@ if __name__ == "__main__":
     GOLDEN.parent.mkdir(exist_ok=True)
     # Existing entries are kept: a change of their numbers must be a decision, not a side effect.
     data = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
-    data.update({n: golden_outputs(n) for n in dsconv.list_models() if n not in data})
+    data.update({n: golden_outputs(n) for n in dsconv.list_models(ensembles=False)
+                 if n not in data})
     GOLDEN.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {GOLDEN} ({len(data)} models)")

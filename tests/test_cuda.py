@@ -39,7 +39,8 @@ def _input(name: str, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, chans, *size, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if not model_info(n).tokens])
+@pytest.mark.parametrize("name", [n for n in list_models(ensembles=False)
+                                  if not model_info(n).tokens])
 def test_every_model_matches_the_cpu_forward_and_backward(name):
     torch.manual_seed(0)
     kw = {"num_classes": 5} if model_info(name).dims == 2 else {"num_classes": 5, "in_chans": 3}

@@ -16,7 +16,8 @@ from dsconv.models import model_info
 
 # Image and series classifiers; the translation models (token ids in) have their own tests in
 # test_translation_models.py and join only the style sweep below.
-CLASSIFIERS = [n for n in dsconv.list_models() if not model_info(n).tokens]
+# (a registered ensemble, litetime, is its members: test_ensemble.py and test_series_models.py)
+CLASSIFIERS = [n for n in dsconv.list_models(ensembles=False) if not model_info(n).tokens]
 
 
 def n_params(model):
@@ -276,7 +277,7 @@ def check_style_reached_the_convs(model, option, value):
 
 
 @pytest.mark.parametrize("option", list(STYLE_OPTIONS))
-@pytest.mark.parametrize("name", dsconv.list_models())
+@pytest.mark.parametrize("name", dsconv.list_models(ensembles=False))
 def test_every_model_takes_or_refuses_every_style_option(name, option):
     """Forward + backward for each value of a style option the model's config has; a clear
     ValueError naming the option where it has none (MobileNet fixes order and mid_act)."""

@@ -17,7 +17,7 @@ from dsconv.layers import SeparableConv
 from dsconv.weights import read_meta
 
 pytest.importorskip("aeon")
-SERIES_MODELS = [n for n in dsconv.list_models()
+SERIES_MODELS = [n for n in dsconv.list_models(ensembles=False)
                  if dsconv.model_info(n).dims == 1 and not dsconv.model_info(n).tokens]
 
 

@@ -73,14 +73,15 @@ def add_model(info: ModelInfo) -> None:
     _REGISTRY[info.name] = info
 
 
-def list_models(filter: str | list[str] = "") -> list[str]:
+def list_models(filter: str | list[str] = "", ensembles: bool = True) -> list[str]:
     """Names accepted by `create_model`, sorted; with `filter`, those matching the shell-style
-    pattern (or any of the patterns), e.g. 'xception*' (timm's list_models(filter))."""
+    pattern (or any of the patterns), e.g. 'xception*' (timm's list_models(filter));
+    ensembles=False leaves out the registered ensembles (litetime): the single networks."""
     patterns = [filter] if isinstance(filter, str) else list(filter)
+    names = [n for n in sorted(_REGISTRY) if ensembles or not _REGISTRY[n].ensemble]
     if not any(patterns):
-        return sorted(_REGISTRY)
-    return sorted(n for n in _REGISTRY
-                  if any(fnmatch.fnmatchcase(n, p.lower()) for p in patterns if p))
+        return names
+    return [n for n in names if any(fnmatch.fnmatchcase(n, p.lower()) for p in patterns if p)]
 
 
 def model_info(name: str) -> ModelInfo:
