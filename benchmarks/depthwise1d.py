@@ -1,5 +1,6 @@
 """dsconv's depthwise Conv1d against torch.nn.Conv1d(C, C, K, groups=C), and a training epoch of
-`xceptiontime` against the same network built from plain torch.nn layers (as tsai builds it).
+`xceptiontime` against the same network built from plain torch.nn layers (as tsai builds it),
+and against dsconv without the fused multi-kernel branches and the numba max-pool.
 
     python benchmarks/depthwise1d.py                       # layer table + epoch, ~2 min
     python benchmarks/depthwise1d.py --reps 9 --ks 39 9 --skip-epoch
@@ -21,7 +22,8 @@ import torch
 from torch import nn
 
 import dsconv.layers.depthwise1d as D
-from dsconv.layers import DepthwiseConv1d
+import dsconv.layers.separable as S
+from dsconv.layers import DepthwiseConv1d, MaxPool1dSame
 from dsconv.models import create_model
 
 
@@ -34,15 +36,23 @@ def _timed(fn: Callable[[], object]) -> float:
 def compare(ref: Callable[[], object], ours: Callable[[], object], reps: int,
             budget_s: float = 30.0) -> tuple[float, float, float, float]:
     """(median ms ref, median ms ours, median of ref/ours per rep, min(ref) / min(ours))."""
-    ref(), ours()  # warm-up: compiles, caches
-    tr: list[float] = []
-    to: list[float] = []
-    start = time.perf_counter()
-    while len(tr) < reps and (len(tr) < 3 or time.perf_counter() - start < budget_s):
-        tr.append(_timed(ref))
-        to.append(_timed(ours))
+    tr, to = compare_many(ref, [ours], reps, budget_s)
     ratio = statistics.median(a / b for a, b in zip(tr, to))
     return statistics.median(tr) * 1e3, statistics.median(to) * 1e3, ratio, min(tr) / min(to)
+
+
+def compare_many(ref: Callable[[], object], others: list[Callable[[], object]], reps: int,
+                 budget_s: float) -> list[list[float]]:
+    """Seconds per rep of ref and of each of others, interleaved rep by rep (after a warm-up)."""
+    fns = [ref, *others]
+    for f in fns:
+        f()  # warm-up: compiles, caches
+    times: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    while len(times[0]) < reps and (len(times[0]) < 3 or time.perf_counter() - start < budget_s):
+        for f, t in zip(fns, times):
+            t.append(_timed(f))
+    return times
 
 
 def layer_rows(N: int, C: int, L: int, K: int, reps: int, routes: list[str]) -> list[str]:
@@ -73,45 +83,62 @@ def layer_rows(N: int, C: int, L: int, K: int, reps: int, routes: list[str]) -> 
     return rows
 
 
-def plain_torch(model: nn.Module) -> nn.Module:
+def plain_torch(model: nn.Module, depthwise: bool = True) -> nn.Module:
     """A copy of `model` whose depthwise convs are torch.nn.Conv1d(groups=C) with the same
-    weights and padding inside the conv: the network as tsai builds it."""
+    weights and padding inside the conv, and whose max-pools are torch.nn.MaxPool1d: the
+    network as tsai builds it (the branches then run one by one: they are not fusable).
+    depthwise=False keeps dsconv's depthwise convs (dsconv before the fused branches and the
+    numba max-pool, when run with FUSE_BRANCHES off)."""
     model = copy.deepcopy(model)
     for name, m in list(model.named_modules()):
-        if isinstance(m, DepthwiseConv1d):
+        if isinstance(m, DepthwiseConv1d) and depthwise:
             assert m.explicit_pad is None and not m.dynamic_same, "odd kernels, stride 1 only"
             plain = nn.Conv1d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
                               m.dilation, m.groups, m.bias is not None)
             plain.load_state_dict(m.state_dict())
-            parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
-            setattr(parent, name.rpartition(".")[2], plain)
+        elif isinstance(m, MaxPool1dSame):
+            assert m.explicit_pad is None and not m.dynamic_same, "odd kernels only"
+            plain = nn.MaxPool1d(m.kernel_size, m.stride, m.padding)
+        else:
+            continue
+        parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+        setattr(parent, name.rpartition(".")[2], plain)
     return model
 
 
 def epoch_ratio(n: int, channels: int, length: int, batch: int, reps: int) -> str:
-    """Median time of one training epoch (n series, SGD steps of `batch`), plain torch / dsconv."""
+    """Median time of one training epoch (n series, Adam steps of `batch`): plain torch; dsconv
+    before issue 20 (the multi-kernel branches one by one, aten's max-pool); dsconv now (fused
+    branches, numba max-pool). Ratios: plain / dsconv."""
     torch.manual_seed(0)
     ours = create_model("xceptiontime", in_chans=channels, num_classes=4)
-    ref = plain_torch(ours)
+    ref, before = plain_torch(ours), plain_torch(ours, depthwise=False)
     x, y = torch.randn(n, channels, length), torch.randint(0, 4, (n,))
     with torch.no_grad():
         diff = (ours.eval()(x[:8]) - ref.eval()(x[:8])).abs().max().item()
 
-    def epoch(model: nn.Module) -> Callable[[], None]:
+    def epoch(model: nn.Module, fuse: bool = True) -> Callable[[], None]:
         opt = torch.optim.Adam(model.parameters(), 1e-4)  # tiny lr: both stay comparable
 
         def run() -> None:
+            S.FUSE_BRANCHES = fuse
             model.train()
             for i in range(0, n, batch):
                 loss = nn.functional.cross_entropy(model(x[i:i + batch]), y[i:i + batch])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+            S.FUSE_BRANCHES = True
         return run
 
-    r = compare(epoch(ref), epoch(ours), reps, budget_s=120)
+    tr, tb, to = compare_many(epoch(ref), [epoch(before, False), epoch(ours)], reps, 180)
+    med = statistics.median
+
+    def ratio(t: list[float]) -> str:
+        return f"{med(a / b for a, b in zip(tr, t)):.2f}x ({min(tr) / min(t):.2f}x)"
+
     return (f"| xceptiontime epoch, {n} series ({channels}, {length}), batch {batch} | "
-            f"{r[0] / 1e3:.2f} s | {r[1] / 1e3:.2f} s | {r[2]:.1f}x ({r[3]:.1f}x) | "
+            f"{med(tr):.2f} s | {med(tb):.2f} s, {ratio(tb)} | {med(to):.2f} s, {ratio(to)} | "
             f"max output difference {diff:.1e} |")
 
 
@@ -138,7 +165,8 @@ def main() -> None:
         for row in layer_rows(N, C, L, K, a.reps, routes):
             print(row, flush=True)
     if not a.skip_epoch:
-        print("\n| | plain torch.nn | dsconv | ratio (min) | check |\n|---|---|---|---|---|")
+        print("\n| | plain torch.nn | dsconv before fusing: time, ratio (min) "
+              "| dsconv: time, ratio (min) | check |\n|---|---|---|---|---|")
         print(epoch_ratio(*a.epoch, batch=64, reps=max(3, a.reps // 2)), flush=True)
 
 

@@ -303,3 +303,54 @@ def test_numba_backward_is_the_same_to_the_bit_every_run_and_thread_count(monkey
                 assert torch.equal(a, r), f"grad_{name} differs from the 1-thread run"
     finally:
         torch.set_num_threads(threads)
+
+
+@st.composite
+def branch_cases(draw):
+    """Several kernels over one input, each padded to the same output length (e.g. 'same')."""
+    d, s = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    Ks = draw(st.lists(st.integers(1, 10), min_size=1, max_size=3))
+    span = d * (max(Ks) - 1)
+    extra = draw(st.integers(0, 3))  # total padding of the widest kernel beyond its span
+    pads = []
+    for K in Ks:
+        total = span + extra - (span - d * (K - 1))  # the same L_out for every branch
+        left = draw(st.integers(0, total))
+        pads.append((left, total - left))
+    L = max(1, 1 - extra) + draw(st.integers(0, 30))  # short inputs too (< kernel)
+    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 4)), dm=draw(st.integers(1, 2)),
+                L=L, Ks=Ks, pads=pads, s=s, d=d, gx=draw(st.booleans()))
+
+
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+@settings(max_examples=60, **PROPS)
+@given(case=branch_cases())
+def test_branches_equal_the_concatenated_convs(route, case):
+    """XceptionTime's fused branches: one kernel for every kernel size equals the separate
+    convs concatenated, values and gradients (grad_input summed over the branches)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(case["N"], case["C"], case["L"], generator=g, dtype=torch.float64)
+    ws = [torch.randn(case["C"] * case["dm"], 1, K, generator=g, dtype=torch.float64)
+          for K in case["Ks"]]
+    ours = [t.clone().requires_grad_(i > 0 or case["gx"]) for i, t in enumerate([x, *ws])]
+    ref = [t.clone().requires_grad_(i > 0 or case["gx"]) for i, t in enumerate([x, *ws])]
+    assert D.fuses_branches(ours[0], ours[1:]) == (route == "numba")
+    y = D.depthwise_conv1d_branches(ours[0], ours[1:], case["pads"], case["s"], case["d"])
+    y_ref = torch.cat([F.conv1d(F.pad(ref[0], p), w, None, case["s"], 0, case["d"], case["C"])
+                       for w, p in zip(ref[1:], case["pads"])], 1)
+    torch.testing.assert_close(y, y_ref, rtol=1e-10, atol=1e-10)
+    gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    y.backward(gy)
+    y_ref.backward(gy)
+    for a, b in zip(ours, ref):
+        assert (a.grad is None) == (b.grad is None)
+        if b.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-10)
+
+
+def test_branches_of_unequal_lengths_are_a_clear_error():
+    x, ws = torch.randn(2, 3, 20), [torch.randn(3, 1, 5), torch.randn(3, 1, 3)]
+    with pytest.raises(ValueError, match=r"one length.*lengths \[20, 18\]"):
+        D.depthwise_conv1d_branches(x, ws, [(2, 2), (0, 0)])
+    with pytest.raises(ValueError, match="one padding per weight"):
+        D.depthwise_conv1d_branches(x, ws, [(2, 2)])

@@ -282,3 +282,37 @@ def test_fixed_filters_are_buffers_with_tf_same_padding_summed_over_channels():
     # Every input channel is filtered the same way and summed (one Keras Conv1D, filters=1).
     assert torch.equal(bank(x.roll(1, 1)), y)
     assert torch.equal(bank(x + x.roll(1, 1)), 2 * y)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 4), length=st.integers(1, 40), k=st.integers(1, 5),
+       data=st.data())
+def test_stride1_max_pool_equals_aten_to_the_bit(n, c, length, k, data):
+    """The numba stride-1 max-pool (the multi-kernel module's pool branch) gives aten's values
+    and gradients to the bit: ties (the first maximum wins), -inf, NaN (the last NaN wins)."""
+    from dsconv.layers import depthwise1d as D
+    from dsconv.layers import pool as P
+
+    if P._numba is None:
+        pytest.skip("numba not installed")
+    p = data.draw(st.integers(0, k // 2))
+    if length + 2 * p < k:
+        return
+    g = torch.Generator().manual_seed(length * 31 + k)
+    x = torch.randint(-2, 3, (n, c, length), generator=g).float()  # many ties
+    x[x == -2] = float("-inf")
+    x[x == 2] = data.draw(st.sampled_from([float("nan"), 2.0]))
+    old = D.MIN_NUMBA_MACS
+    D.MIN_NUMBA_MACS = 0
+    try:
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        assert P._numba_pool(xa, k, p)
+        a = P._max_pool1d(xa, (k,), (1,), (p,))
+    finally:
+        D.MIN_NUMBA_MACS = old
+    b = nn.functional.max_pool2d(xb.unsqueeze(2), (1, k), 1, (0, p)).squeeze(2)
+    assert torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
+    gy = torch.randn(a.shape, generator=g)
+    a.backward(gy)
+    b.backward(gy)
+    assert torch.equal(xa.grad, xb.grad)

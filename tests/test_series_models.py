@@ -206,3 +206,64 @@ def test_litetime_is_five_lite_networks_averaged():
     with torch.no_grad():
         mean = torch.stack([m(x).softmax(-1) for m in ens.members]).mean(0)
         assert torch.allclose(ens(x).softmax(-1), mean, atol=1e-6)
+
+
+def _branch_grads(module, x, fuse):
+    """Output and gradients (input, every parameter) of a multi-kernel module."""
+    from dsconv.layers import separable as S
+
+    module.zero_grad()
+    x = x.clone().requires_grad_()
+    S.FUSE_BRANCHES = fuse
+    try:
+        assert S.fuses_separable_branches(module.bottleneck(x), module.convs) == fuse
+        y = module(x)
+    finally:
+        S.FUSE_BRANCHES = True
+    y.backward(torch.randn(y.shape, generator=torch.Generator().manual_seed(1)))
+    return [y.detach(), x.grad] + [p.grad.clone() for p in module.parameters()]
+
+
+@pytest.mark.skipif(dsconv.layers.depthwise1d._numba is None, reason="numba not installed")
+def test_fused_multi_kernel_branches_equal_the_branches_one_by_one(monkeypatch):
+    """XceptionTime's branches fused (one depthwise pass for all kernels, the 1x1s as one batched
+    matmul) equal the branch modules run one by one: values and every gradient, over batch,
+    channels and lengths (shorter than the kernels too), with the same state_dict."""
+    from dsconv.blocks import ConvStyle
+    from dsconv.blocks.inception import MultiKernelModule
+
+    monkeypatch.setattr(dsconv.layers.depthwise1d, "MIN_NUMBA_MACS", 0)
+    rng = np.random.default_rng(0)
+    style = ConvStyle(dims=1, bn_eps=1e-5, bn_momentum=0.1)
+    for _ in range(6):
+        n, c, nf, length = (int(v) for v in (rng.integers(1, 5), rng.integers(1, 9),
+                                             rng.integers(1, 9), rng.integers(1, 60)))
+        kernels = (39, 19, 9) if length % 2 else (7, 4, 1)  # an even kernel: asymmetric 'same'
+        torch.manual_seed(length)
+        module = MultiKernelModule(c, nf, kernels, style, bottleneck=c > 1)
+        x = torch.randn(n, c, length)
+        fused, plain = _branch_grads(module, x, True), _branch_grads(module, x, False)
+        for a, b in zip(fused, plain):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    names = [k for k, _ in module.state_dict().items()]
+    assert names[:3] == ["bottleneck.weight", "convs.0.depthwise.weight",
+                         "convs.0.pointwise.weight"] and len(names) == 8
+
+
+@pytest.mark.skipif(dsconv.layers.depthwise1d._numba is None, reason="numba not installed")
+def test_fused_branches_step_aside_for_hooks_and_other_styles():
+    """The fused path calls no branch module: a forward hook (the cost profiler's) must still
+    see them run, and styles it does not compute (a mid activation) keep the modules."""
+    from dsconv.cost import profile
+    from dsconv.layers.separable import fuses_separable_branches
+
+    model = dsconv.create_model("xceptiontime", in_chans=3, num_classes=2)
+    module = model.blocks[0].body[0]
+    x = torch.randn(8, 3, 256)
+    assert fuses_separable_branches(module.bottleneck(x), module.convs)
+    kinds = {r.name: r.type for r in profile(model, (256,)).rows}  # one sample: fusable too
+    assert kinds["blocks.stage1.body.0.convs.2.depthwise"] == "depthwise"
+    assert kinds["blocks.stage1.body.0.convs.2.pointwise"] == "pointwise"
+    elu = dsconv.create_model("xceptiontime", in_chans=3, num_classes=2, mid_act="elu")
+    module = elu.blocks[0].body[0]
+    assert not fuses_separable_branches(module.bottleneck(x), module.convs)

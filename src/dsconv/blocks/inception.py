@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layers import MAXPOOL, FilterBank1d
+from ..layers import MAXPOOL, FilterBank1d, separable_branches
 from .conv import ConvStyle, conv_norm_act
 
 
@@ -31,6 +31,11 @@ class MultiKernelModule(nn.Module):
 
     Every conv comes from `style`: the branches from `style.sep_conv` (separable with the
     style's order, mid_act and segments, or the regular twin), the 1x1s from `style.pointwise`.
+
+    The branches all read the bottleneck's output: `separable_branches` runs XceptionTime's
+    (separable, depthwise first, no mid_act, default segments and groups) fused where the numba
+    kernels run, from the branch modules' own parameters (state_dict unchanged); other styles
+    and routes run them one by one.
     """
 
     def __init__(self, in_ch: int, nf: int, kernels: tuple[int, ...], style: ConvStyle,
@@ -47,7 +52,7 @@ class MultiKernelModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.bottleneck(x)
-        y = torch.cat([conv(y) for conv in self.convs] + [self.pool_conv(self.pool(x))], 1)
+        y = torch.cat(separable_branches(y, self.convs) + [self.pool_conv(self.pool(x))], 1)
         return self.act(self.bn(y))
 
 

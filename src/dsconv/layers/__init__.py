@@ -15,11 +15,23 @@ from .conv import (
     PointwiseConv2d,
     PointwiseConv3d,
 )
-from .depthwise1d import depthwise_conv1d, depthwise_conv1d_last
+from .depthwise1d import (
+    depthwise_conv1d,
+    depthwise_conv1d_branches,
+    depthwise_conv1d_last,
+    fuses_branches,
+)
 from .handcrafted import FilterBank1d, FixedConv1d, lite_filters
 from .padding import pad_same, same_pad_amounts
 from .pool import MAXPOOL, AdaptiveAvgPool1d, MaxPool1dSame, MaxPool2dSame, MaxPool3dSame
-from .separable import SEPARABLE, SeparableConv, SeparableConv1d, SeparableConv2d, SeparableConv3d
+from .separable import (
+    SEPARABLE,
+    SeparableConv,
+    SeparableConv1d,
+    SeparableConv2d,
+    SeparableConv3d,
+    separable_branches,
+)
 
 __all__ = [
     "CONV", "DEPTHWISE", "POINTWISE", "SEPARABLE", "MAXPOOL",
@@ -28,6 +40,7 @@ __all__ = [
     "PointwiseConv1d", "PointwiseConv2d", "PointwiseConv3d",
     "SeparableConv", "SeparableConv1d", "SeparableConv2d", "SeparableConv3d",
     "MaxPool1dSame", "MaxPool2dSame", "MaxPool3dSame",
-    "AdaptiveAvgPool1d", "depthwise_conv1d", "depthwise_conv1d_last", "pad_same",
-    "same_pad_amounts", "FilterBank1d", "FixedConv1d", "lite_filters",
+    "AdaptiveAvgPool1d", "depthwise_conv1d", "depthwise_conv1d_branches", "depthwise_conv1d_last",
+    "fuses_branches", "pad_same", "same_pad_amounts", "separable_branches",
+    "FilterBank1d", "FixedConv1d", "lite_filters",
 ]

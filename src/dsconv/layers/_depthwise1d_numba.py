@@ -6,7 +6,12 @@ rows from a shared counter. Each input row is first copied once into a zero-padd
 stride-polyphase scratch row, so every tap reads a contiguous slice (the loops vectorise to
 AVX2 FMAs); 4 taps are fused per pass over the output. grad_input is the same correlation on the
 zero-padded gradient with the flipped kernel (stride 1) or a per-tap scatter (stride > 1);
-grad_weight is 8 (then 4) dot products per pass; grad_bias is fused in.
+grad_weight is 4 dot products per pass; grad_bias is fused in.
+
+Branches: the kernels take several weights (kernel sizes, paddings) over one input and write
+the branches' outputs side by side (`depthwise_conv1d_branches`, XceptionTime's 39/19/9): each
+input row is loaded once for all of them, and grad_input sums the branches in the row. The
+plain conv is one branch.
 
 Deterministic: a chunk is a channel range x a batch part (`_chunks`). The batch parts depend on
 the shapes alone; grad_weight / grad_bias keep one partial sum per part, which one chunk per
@@ -74,11 +79,12 @@ def _corr(y, ph, w, s, d, off):
 
 
 @numba.njit(**_JIT)
-def _dots4(gw, k, g, ph, s, d):
-    """gw[k + i] += sum_t g[t] * xpad[t*s + (k + i)*d] for i < 4."""
+def _dots4(gw, k, g, ph, s, d, off):
+    """gw[k + i] += sum_t g[t] * xpad[t*s + (k + i)*d + off] for i < 4."""
     n, zero = g.shape[0], g.dtype.type(0)  # float32 sums stay float32: vectorises 8-wide
-    x0, x1 = _tap(ph, k * d, s, n), _tap(ph, (k + 1) * d, s, n)
-    x2, x3 = _tap(ph, (k + 2) * d, s, n), _tap(ph, (k + 3) * d, s, n)
+    a = off + k * d
+    x0, x1 = _tap(ph, a, s, n), _tap(ph, a + d, s, n)
+    x2, x3 = _tap(ph, a + 2 * d, s, n), _tap(ph, a + 3 * d, s, n)
     s0, s1, s2, s3 = zero, zero, zero, zero
     for t in range(n):
         gt = g[t]
@@ -90,60 +96,66 @@ def _dots4(gw, k, g, ph, s, d):
 
 
 @numba.njit(**_JIT)
-def _dots(gw, g, ph, s, d):
-    """gw[k] += sum_t g[t] * xpad[t*s + k*d] for every k (xpad polyphase in ph)."""
+def _dots(gw, g, ph, s, d, off):
+    """gw[k] += sum_t g[t] * xpad[t*s + k*d + off] for every k (xpad polyphase in ph)."""
     n, K, k = g.shape[0], gw.shape[0], 0
     while k + 4 <= K:
-        _dots4(gw, k, g, ph, s, d)
+        _dots4(gw, k, g, ph, s, d, off)
         k += 4
     for j in range(k, K):  # the last K % 4 taps
-        x0, s0 = _tap(ph, j * d, s, n), g.dtype.type(0)
+        x0, s0 = _tap(ph, off + j * d, s, n), g.dtype.type(0)
         for t in range(n):
             s0 += g[t] * x0[t]
         gw[j] += s0
 
 
 @numba.njit(**_JIT)
-def _fwd_rows(x, w, b, out, s, d, pl, ph, c0, c1, n0, n1, p):
-    """Rows c in [c0, c1), n in [n0, n1): out[n, c*dm:(c+1)*dm] from x[n, c]; ph (s, Lph) zeroed
-    scratch; p (the batch part) unused."""
-    dm = w.shape[0] // x.shape[1]
+def _fwd_rows(x, w, koff, offs, b, out, s, d, pl, ph, c0, c1, n0, n1, p):
+    """Rows c in [c0, c1), n in [n0, n1): for each branch j and o in c*dm..c*dm+dm-1,
+    out[n, j*CO + o] = b[j*CO + o] + the correlation of x[n, c] padded by pl with the taps
+    w[o, koff[j]:koff[j+1]] from offset offs[j] (branch j's own left padding is pl - offs[j]).
+    ph (s, Lph) zeroed scratch; p (the batch part) unused."""
+    CO = w.shape[0]
+    dm = CO // x.shape[1]
     for c in range(c0, c1):
         for n in range(n0, n1):
-            _load_row(ph, x[n, c], pl, s)
-            for o in range(c * dm, c * dm + dm):
-                out[n, o, :] = b[o]
-                _corr(out[n, o], ph, w[o], s, d, 0)
+            _load_row(ph, x[n, c], pl, s)  # once for every branch
+            for j in range(koff.shape[0] - 1):
+                for o in range(c * dm, c * dm + dm):
+                    y = out[n, j * CO + o]
+                    y[:] = b[j * CO + o]
+                    _corr(y, ph, w[o, koff[j]:koff[j + 1]], s, d, offs[j])
 
 
 @numba.njit(**_JIT)
-def _grad_input_row(row, g, w, wf, s, d, pl, gph, gyp):
-    """row += grad of x[n, c] from output row g: a correlation with the flipped kernel wf on the
-    zero-padded g (stride 1), or a per-tap scatter into the polyphase scratch gph (stride > 1)."""
+def _grad_input_row(row, g, w, wf, s, d, pl, off, gph, gyp):
+    """row += grad of x[n, c] from output row g of one branch (taps w, flipped wf, left padding
+    pl, offset off in the common padding): a correlation with wf on the zero-padded g in gyp
+    (stride 1), or a per-tap scatter into the polyphase scratch gph (stride > 1)."""
     K, Lout = w.shape[0], g.shape[0]
-    if s == 1:  # gx[i] = sum_k wf[k] * gpad[i + pl + k*d]
-        halo = d * (K - 1)
-        dst = gyp[0, halo:halo + Lout]
+    if s == 1:  # gx[i] = sum_k wf[k] * gpad[i + pl + k*d], gpad = g behind a halo of H zeros
+        H = (gyp.shape[1] - Lout) // 2
+        dst = gyp[0, H:H + Lout]
         for t in range(Lout):  # (a loop: array slice assignment costs ~2 s of compile)
             dst[t] = g[t]
-        _corr(row, gyp, wf, s, d, pl)
+        _corr(row, gyp, wf, s, d, pl + H - d * (K - 1))
         return
-    for k in range(K):  # gxpad[t*s + k*d] += w[k] * g[t]
-        dst, wk = _tap(gph, k * d, s, Lout), w[k]
+    for k in range(K):  # gxpad[t*s + k*d + off] += w[k] * g[t]
+        dst, wk = _tap(gph, off + k * d, s, Lout), w[k]
         for t in range(Lout):
             dst[t] += wk * g[t]
 
 
 @numba.njit(**_JIT)
-def _bwd_rows(x, w, wf, gy, gx, s, d, pl, need_gx, need_gw, gw, gb, ph, gph, gyp,
+def _bwd_rows(x, w, wf, koff, offs, gy, gx, s, d, pl, need_gx, need_gw, gw, gb, ph, gph, gyp,
               c0, c1, n0, n1, p):
-    """Rows c in [c0, c1), n in [n0, n1) (c outer, n inner): fills gx[n, c] if need_gx; adds into
-    batch part p's partial sums gw[p] (P, C*dm, K) if need_gw and gb[p] (P, C*dm). wf is w
-    flipped along K; x is a dummy unless need_gw. Zeroed scratch: ph, gph (s, Lph), gyp
-    (1, Lout + 2*d*(K-1))."""
+    """Rows c in [c0, c1), n in [n0, n1) (c outer, n inner) of `_fwd_rows`'s branches: fills
+    gx[n, c] (summed over the branches) if need_gx; adds into batch part p's partial sums
+    gw[p] (P, CO, sum K) if need_gw and gb[p] (P, B*CO). wf holds each branch's taps flipped;
+    x is a dummy unless need_gw. Zeroed scratch: ph, gph (s, Lph), gyp (1, Lout + 2*H)."""
     C, L = gx.shape[1], gx.shape[2]
-    dm, Lout = w.shape[0] // C, gy.shape[2]
-    nb = n1 - n0
+    CO, Lout = w.shape[0], gy.shape[2]
+    dm, nb = CO // C, n1 - n0
     for it in range((c1 - c0) * nb):  # one loop, c outer: gw[p, o] sums over n in order
         c, n = c0 + it // nb, n0 + it % nb
         row = gx[n, c]
@@ -153,15 +165,18 @@ def _bwd_rows(x, w, wf, gy, gx, s, d, pl, need_gx, need_gw, gw, gb, ph, gph, gyp
             row[:] = 0
             if s > 1:
                 gph[:] = 0
-        for o in range(c * dm, c * dm + dm):
-            g, acc = gy[n, o], gy.dtype.type(0)
-            for t in range(Lout):  # (a loop compiles faster than g.sum())
-                acc += g[t]
-            gb[p, o] += acc
-            if need_gw:
-                _dots(gw[p, o], g, ph, s, d)
-            if need_gx:
-                _grad_input_row(row, g, w[o], wf[o], s, d, pl, gph, gyp)
+        for j in range(koff.shape[0] - 1):
+            k0, k1, off = koff[j], koff[j + 1], offs[j]
+            for o in range(c * dm, c * dm + dm):
+                g, acc = gy[n, j * CO + o], gy.dtype.type(0)
+                for t in range(Lout):  # (a loop compiles faster than g.sum())
+                    acc += g[t]
+                gb[p, j * CO + o] += acc
+                if need_gw:
+                    _dots(gw[p, o, k0:k1], g, ph, s, d, off)
+                if need_gx:
+                    _grad_input_row(row, g, w[o, k0:k1], wf[o, k0:k1], s, d, pl - off, off,
+                                    gph, gyp)
         if need_gx and s > 1:  # un-polyphase the scattered gradient into the row
             for r in range(s):
                 for m in range(gph.shape[1]):
@@ -222,44 +237,59 @@ def _run_rows(rows_fn, args: tuple, scratch: tuple[np.ndarray, ...], N: int, C: 
         f.result()
 
 
-def _scratch_len(Lout: int, K: int, s: int, d: int) -> int:
-    """Length of one stride phase of the padded input span that the conv reads."""
-    return -(-((Lout - 1) * s + d * (K - 1) + 1) // s)
+def _layout(ws: list[Tensor], pads: list[tuple[int, int]], s: int, d: int, Lout: int
+            ) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    """(koff, offs, pl, Lph, H): the branches' tap offsets into the concatenated weights, their
+    offsets in the common padding pl (the largest left padding), the length of one stride phase
+    of the padded input span read, and the halo of the zero-padded gradient (stride 1)."""
+    Ks = [w.shape[2] for w in ws]
+    pl = max(p[0] for p in pads)
+    offs = np.array([pl - p[0] for p in pads], dtype=np.int64)
+    koff = np.cumsum([0] + Ks).astype(np.int64)
+    span = max((Lout - 1) * s + o + d * (K - 1) + 1 for o, K in zip(offs.tolist(), Ks))
+    return koff, offs, pl, -(-span // s), d * (max(Ks) - 1)
 
 
-def forward(x: Tensor, w: Tensor, b: Tensor | None, s: int, pad: tuple[int, int], d: int,
-            Lout: int) -> Tensor:
-    """x (N, C, L) contiguous, w (C*dm, 1, K) -> (N, C*dm, Lout)."""
+def forward(x: Tensor, ws: list[Tensor], b: Tensor | None, s: int, pads: list[tuple[int, int]],
+            d: int, Lout: int) -> Tensor:
+    """x (N, C, L) contiguous, branch weights ws[j] (C*dm, 1, K_j) with paddings pads[j], all
+    giving Lout outputs; b (B*C*dm,) or None -> (N, B*C*dm, Lout), branch j in channels
+    [j*C*dm, (j+1)*C*dm). One branch is the plain depthwise conv."""
     N, C, _ = x.shape
-    CO, _, K = w.shape
-    out = x.new_empty(N, CO, Lout)
-    bias = x.new_zeros(CO) if b is None else b.contiguous()
-    dtype = x.numpy().dtype
-    ph = np.zeros((_workers(), s, _scratch_len(Lout, K, s, d)), dtype=dtype)
-    w2 = w.reshape(CO, K).contiguous()
-    args = (x.numpy(), w2.numpy(), bias.numpy(), out.numpy(), s, d, pad[0])
+    CO = ws[0].shape[0]
+    out = x.new_empty(N, len(ws) * CO, Lout)
+    bias = x.new_zeros(len(ws) * CO) if b is None else b.contiguous()
+    koff, offs, pl, Lph, _ = _layout(ws, pads, s, d, Lout)
+    ph = np.zeros((_workers(), s, Lph), dtype=x.numpy().dtype)
+    w2 = torch.cat([w.reshape(CO, -1) for w in ws], 1)
+    args = (x.numpy(), w2.numpy(), koff, offs, bias.numpy(), out.numpy(), s, d, pl)
     _run_rows(_fwd_rows, args, (ph,), N, C)
     return out
 
 
-def backward(x: Tensor, w: Tensor, gy: Tensor, s: int, pad: tuple[int, int], d: int,
-             shape: torch.Size, need: tuple[bool, bool, bool]) -> tuple:
-    """gy (N, C*dm, Lout) -> (grad_x (N, C, L), grad_w (C*dm, 1, K), grad_b (C*dm,)), None if not
-    needed. The same to the bit for every run and thread count (module docstring)."""
-    CO, _, K = w.shape
-    Lout = gy.shape[2]
-    w2 = w.reshape(CO, K).contiguous()
+def backward(x: Tensor, ws: list[Tensor], gy: Tensor, s: int, pads: list[tuple[int, int]],
+             d: int, shape: torch.Size, need: tuple[bool, bool, bool]) -> tuple:
+    """gy (N, B*C*dm, Lout) -> (grad_x (N, C, L), [grad_w (C*dm, 1, K_j)], grad_b (B*C*dm,)),
+    None where not needed. The same to the bit for every run and thread count (module
+    docstring)."""
+    CO, Lout = ws[0].shape[0], gy.shape[2]
+    w2 = torch.cat([w.reshape(CO, -1) for w in ws], 1)
+    wf = torch.cat([w.reshape(CO, -1).flip(1) for w in ws], 1)
+    koff, offs, pl, Lph, H = _layout(ws, pads, s, d, Lout)
     T, P, dtype = _workers(), batch_parts(shape[0], shape[1]), w2.numpy().dtype
     gx = gy.new_empty(shape)  # untouched unless needed, so it costs no page faults
-    gw, gb = np.zeros((P, CO, K), dtype=dtype), np.zeros((P, CO), dtype=dtype)  # per batch part
-    ph = np.zeros((T, s, _scratch_len(Lout, K, s, d)), dtype=dtype)
-    gyp = np.zeros((T, 1, Lout + 2 * d * (K - 1)), dtype=dtype)
-    args = (x.numpy(), w2.numpy(), w2.flip(1).contiguous().numpy(), gy.numpy(), gx.numpy(),
-            s, d, pad[0], need[0], need[1], gw, gb)
+    gw = np.zeros((P, CO, int(koff[-1])), dtype=dtype)  # per batch part
+    gb = np.zeros((P, len(ws) * CO), dtype=dtype)
+    ph = np.zeros((T, s, Lph), dtype=dtype)
+    gyp = np.zeros((T, 1, Lout + 2 * H), dtype=dtype)
+    args = (x.numpy(), w2.numpy(), wf.numpy(), koff, offs, gy.numpy(), gx.numpy(), s, d, pl,
+            need[0], need[1], gw, gb)
     _run_rows(_bwd_rows, args, (ph, np.zeros_like(ph), gyp), shape[0], shape[1])
-    return (gx if need[0] else None,
-            torch.from_numpy(_sum_parts(gw)).view(CO, 1, K) if need[1] else None,
-            torch.from_numpy(_sum_parts(gb)) if need[2] else None)
+    gws = None
+    if need[1]:
+        gw_all = torch.from_numpy(_sum_parts(gw))
+        gws = [gw_all[:, a:b].reshape(CO, 1, b - a) for a, b in zip(koff[:-1], koff[1:])]
+    return gx if need[0] else None, gws, torch.from_numpy(_sum_parts(gb)) if need[2] else None
 
 
 def _sum_parts(a: np.ndarray) -> np.ndarray:

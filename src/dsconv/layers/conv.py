@@ -191,18 +191,21 @@ class DepthwiseConv1d(_Depthwise, nn.Conv1d):
         y = (x[..., ::d] * self.weight[:, 0]).sum(-1, keepdim=True)
         return y if self.bias is None else y + self.bias[:, None]
 
+    def pad_amounts(self, length: int) -> tuple[int, int]:
+        """The (left, right) zeros `forward` puts around an input of `length` steps."""
+        if self.dynamic_same:
+            return same_pad_amounts(length, self.kernel_size[0], self.stride[0],
+                                    self.dilation[0])
+        if self.explicit_pad is not None:
+            return self.explicit_pad
+        return self.padding[0], self.padding[0]
+
     def forward_last(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, L, C) -> (N, L', C * depth_multiplier) by `depthwise_conv1d_last` (oneDNN's
         channels-last kernel on CPU), the padding as `forward` applies it."""
         self._check(x, -1)
-        k, s, d = self.kernel_size[0], self.stride[0], self.dilation[0]
-        if self.dynamic_same:
-            pad = same_pad_amounts(x.shape[1], k, s, d)
-        elif self.explicit_pad is not None:
-            pad = self.explicit_pad
-        else:
-            pad = (self.padding[0], self.padding[0])
-        return depthwise_conv1d_last(x, self.weight, self.bias, s, pad, d)
+        return depthwise_conv1d_last(x, self.weight, self.bias, self.stride[0],
+                                     self.pad_amounts(x.shape[1]), self.dilation[0])
 
 
 class DepthwiseConv2d(_Depthwise, nn.Conv2d):

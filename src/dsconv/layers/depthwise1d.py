@@ -17,6 +17,9 @@ call by `_route`:
 
 `DSCONV_NO_NUMBA=1` (read at import) or `depthwise1d.USE_NUMBA = False` disables numba.
 
+`depthwise_conv1d_branches` runs several depthwise convs of one input (XceptionTime's kernels
+39/19/9) and concatenates them: on the numba route in one pass over the input.
+
 `depthwise_conv1d_last` takes channels-last (N, L, C) sequences (SliceNet's layout): on CPU it
 runs oneDNN's channels-last kernel, which vectorises over channels; on short sequences with
 many channels it beats every (N, C, L) route even counting their transposes.
@@ -25,6 +28,7 @@ many channels it beats every (N, C, L) route even counting their transposes.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +44,8 @@ try:
 except ImportError:  # numba is an extra (dsconv[fast], also pulled in by dsconv[series])
     _numba = None
 
-__all__ = ["depthwise_conv1d", "depthwise_conv1d_last"]
+__all__ = ["depthwise_conv1d", "depthwise_conv1d_branches", "depthwise_conv1d_last",
+           "fuses_branches"]
 
 USE_NUMBA: bool = _numba is not None  # run-time switch (tests flip it to cover the torch route)
 MIN_NUMBA_MACS = 1 << 16  # below this many multiply-adds F.conv1d is as fast (both < 0.5 ms)
@@ -101,8 +106,10 @@ class _DepthwiseConv1d(torch.autograd.Function):
         ctx.conf = (s, pad, d, route, x.shape)
         # x is only needed for grad_weight: do not keep it alive otherwise
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w)
-        impl = _numba.forward if route == "numba" else _torch_forward
-        return impl(x, w.detach(), None if b is None else b.detach(), s, pad, d, Lout)
+        b = None if b is None else b.detach()
+        if route == "numba":
+            return _numba.forward(x, [w.detach()], b, s, [pad], d, Lout)
+        return _torch_forward(x, w.detach(), b, s, pad, d, Lout)
 
     @staticmethod
     @once_differentiable
@@ -111,8 +118,12 @@ class _DepthwiseConv1d(torch.autograd.Function):
         s, pad, d, route, shape = ctx.conf
         x = gy.new_empty(1, 1, 1) if x is None else x
         need = tuple(ctx.needs_input_grad[:3])
-        impl = _numba.backward if route == "numba" else _torch_backward
-        gx, gw, gb = impl(x, w.detach(), gy.detach().contiguous(), s, pad, d, shape, need)
+        gy = gy.detach().contiguous()
+        if route == "numba":
+            gx, gws, gb = _numba.backward(x, [w.detach()], gy, s, [pad], d, shape, need)
+            gw = None if gws is None else gws[0]
+        else:
+            gx, gw, gb = _torch_backward(x, w.detach(), gy, s, pad, d, shape, need)
         return gx, gw, gb, None, None, None, None, None
 
 
@@ -167,6 +178,68 @@ def depthwise_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     if route == "native":
         return F.conv1d(F.pad(x, pad), weight, bias, stride, 0, dilation, x.shape[1])
     return _DepthwiseConv1d.apply(x, weight, bias, stride, pad, dilation, Lout, route)
+
+
+class _DepthwiseConv1dBranches(torch.autograd.Function):
+    """Several depthwise convs of one input in one pass of the numba kernels (no bias, no
+    double backward): grad_input is summed over the branches inside the kernel."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, conf: tuple, *ws: Tensor) -> Tensor:
+        s, pads, d, Lout = conf
+        x = x.detach().contiguous()
+        ctx.conf = (s, pads, d, x.shape)
+        ctx.save_for_backward(x if any(ctx.needs_input_grad[2:]) else None, *ws)
+        return _numba.forward(x, [w.detach() for w in ws], None, s, pads, d, Lout)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy: Tensor) -> tuple:
+        x, *ws = ctx.saved_tensors
+        s, pads, d, shape = ctx.conf
+        x = gy.new_empty(1, 1, 1) if x is None else x
+        need = (ctx.needs_input_grad[0], any(ctx.needs_input_grad[2:]), False)
+        gx, gws, _ = _numba.backward(x, [w.detach() for w in ws], gy.detach().contiguous(), s,
+                                     pads, d, shape, need)
+        return gx, None, *(gws if gws is not None else [None] * len(ws))
+
+
+def fuses_branches(x: Tensor, weights: Sequence[Tensor]) -> bool:
+    """True when `depthwise_conv1d_branches(x, weights, ...)` runs in one pass of the numba
+    kernels; False where it runs the convs one by one (no numba, tracing, CUDA, other dtypes,
+    tiny problems)."""
+    if is_tracing() or not x.numel() or x.dim() != 3:
+        return False
+    macs = x.shape[0] * x.shape[2] * sum(w.shape[0] * w.shape[2] for w in weights)
+    return all(_route(x, w, None, macs) == "numba" for w in weights)
+
+
+def depthwise_conv1d_branches(x: Tensor, weights: Sequence[Tensor],
+                              paddings: Sequence[tuple[int, int]], stride: int = 1,
+                              dilation: int = 1) -> Tensor:
+    """Several depthwise convs (no bias) of the same input, their outputs concatenated:
+    x (N, C, L), weights[j] (C*dm, 1, K_j), paddings[j] (left, right) ->
+    torch.cat([depthwise_conv1d(x, w, None, stride, p, dilation) for w, p in ...], 1),
+    (N, sum of C*dm_j, L_out); every branch must give the same L_out (e.g. 'same' padding).
+
+    Where `fuses_branches` (the numba route) and the depth multipliers agree, one kernel reads
+    each input row once for all the branches, forward and backward (grad_input summed over the
+    branches in the kernel); elsewhere it is that concatenation of separate convs.
+    """
+    pads = [(int(p[0]), int(p[1])) for p in paddings]
+    if len(weights) != len(pads) or not weights:
+        raise ValueError(f"need one padding per weight, got {len(weights)} weights and "
+                         f"{len(pads)} paddings")
+    if not is_tracing():  # (no checks on symbolic sizes)
+        louts = [_check_args(x, w, None, stride, p, dilation) for w, p in zip(weights, pads)]
+        if len(set(louts)) > 1:
+            raise ValueError(f"the branches must give outputs of one length to be concatenated, "
+                             f"got lengths {louts} from paddings {pads}: pad each to the same")
+        if fuses_branches(x, weights) and len({w.shape[0] for w in weights}) == 1:
+            return _DepthwiseConv1dBranches.apply(x, (stride, pads, dilation, louts[0]),
+                                                  *weights)
+    return torch.cat([depthwise_conv1d(x, w, None, stride, p, dilation)
+                      for w, p in zip(weights, pads)], 1)
 
 
 class _DepthwiseConv1dLast(torch.autograd.Function):

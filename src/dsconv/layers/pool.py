@@ -16,16 +16,53 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ..utils import is_tracing
+from . import depthwise1d as _dw
 from .padding import Padding, pad_same, resolve_padding, same_pad_amounts, to_tuple
+
+_numba = None
+if _dw._numba is not None:  # numba importable and not disabled by DSCONV_NO_NUMBA
+    from . import _pool1d_numba as _numba
+
+
+class _MaxPool1dStride1(torch.autograd.Function):
+    """The stride-1 max-pool by the numba kernels: aten's numbers and gradients to the bit, and
+    no index tensor. With gradients aten's forward also writes int64 indices (6x slower than
+    without): at XceptionTime's (64, 256, 512), kernel 3, forward + backward took 89 ms here
+    against aten's 270 ms (1 thread, 2-core Skylake under load; forward alone equal)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, k: int, pad: tuple[int, int]) -> torch.Tensor:
+        x = x.detach().contiguous()
+        ctx.conf = (k, pad)
+        ctx.save_for_backward(x)
+        return _numba.forward(x, k, pad)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy: torch.Tensor) -> tuple:
+        (x,) = ctx.saved_tensors
+        return _numba.backward(x, gy.detach().contiguous(), *ctx.conf), None, None
+
+
+def _numba_pool(x: torch.Tensor, k: int, pad: int) -> bool:
+    """Whether a stride-1 pool of x runs on the numba kernels: their route's conditions, and
+    at least one window (else aten's error)."""
+    return (_numba is not None and _dw.USE_NUMBA and not is_tracing() and x.dim() == 3
+            and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+            and x.numel() * k >= _dw.MIN_NUMBA_MACS and x.shape[2] + 2 * pad >= k)
 
 
 def _max_pool1d(x: torch.Tensor, kernel_size: tuple[int, ...], stride: tuple[int, ...],
                 padding: tuple[int, ...], ceil_mode: bool = False) -> torch.Tensor:
     """F.max_pool1d as a 2-D pool over (N, C, 1, L): the same numbers (aten runs max_pool1d
     with gradients as a 2-D pool anyway), but torch.export keeps the length symbolic, where
-    max_pool1d pins it to the traced length and an ONNX export would take that length only."""
+    max_pool1d pins it to the traced length and an ONNX export would take that length only.
+    Stride 1 on CPU runs the numba kernels where available (ceil_mode adds no window there)."""
+    if stride == (1,) and _numba_pool(x, kernel_size[0], padding[0]):
+        return _MaxPool1dStride1.apply(x, kernel_size[0], (padding[0], padding[0]))
     y = F.max_pool2d(x.unsqueeze(2), (1, *kernel_size), (1, *stride), (0, *padding),
                      ceil_mode=ceil_mode)
     return y.squeeze(2)
