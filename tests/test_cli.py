@@ -58,7 +58,7 @@ def test_models_pattern_lists_the_matching_names(capsys):
     assert dsconv.list_models("xception") == ["xception"]  # no wildcard: that name only
     assert main(["models", "*time*"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["inceptiontime", "xceptiontime", "xceptiontime_standard"]
+    assert names == ["inceptiontime", "litetime", "xceptiontime", "xceptiontime_standard"]
     assert main(["models", "resnet*"]) == 2
     err = capsys.readouterr().err
     assert "no model matches 'resnet*'" in err and "xception_mini" in err
