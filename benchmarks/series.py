@@ -108,7 +108,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["xceptiontime", "inceptiontime", "lite"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=None,
-                    help="default: the recipe's (100, at least 1500 steps)")
+                    help="default: the 'series' recipe's (at least 1000 steps)")
     ap.add_argument("--no-minirocket", action="store_true")
     ap.add_argument("--work", default=None, help="keep the trained models here (default: temp)")
     ap.add_argument("--json", default=None, help="also write the raw rows here (appended to "
@@ -124,6 +124,8 @@ def main() -> None:
                          "accs": [r["acc"] for r in runs],
                          "train_s": statistics.mean(r["train_s"] for r in runs)})
             print(json.dumps(rows[-1]), flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps(rows, indent=1))
         for model in args.models:
             params, macs = cost(ds, model)
             runs = [run(ds, model, s, args.epochs, work / ds / model / f"seed{s}")
@@ -136,8 +138,8 @@ def main() -> None:
                          "ensemble": ens,
                          "train_s": statistics.mean(r["train_s"] for r in runs)})
             print(json.dumps(rows[-1]), flush=True)
-        if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=1))
+            if args.json:  # after every row: a stopped run keeps what it measured
+                Path(args.json).write_text(json.dumps(rows, indent=1))
     table(rows)
 
 

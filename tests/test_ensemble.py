@@ -260,3 +260,25 @@ def test_bad_input_is_one_line(tmp_path, capsys):
                         (False, "already holds a run: --resume continues it")]:
         with pytest.raises(ValueError, match=why):
             train(TrainConfig(out=str(single), ensemble=2, resume=resume, progress=False))
+
+
+@pytest.mark.slow
+def test_overwrite_leaves_nothing_of_the_previous_run(trained):
+    """--overwrite with fewer members removes the extra member folders; a single network's run
+    over an ensemble's folder removes the ensemble's record and members (else --resume would
+    take the folder for the old ensemble)."""
+    import shutil
+
+    cfg, _, root = trained
+    over = root / "over"
+    shutil.copytree(root / "ref", over)
+    shutil.copytree(over / "member-1", over / "member-2")  # as an ensemble of 3 had left it
+    s = train(dataclasses.replace(cfg, out=str(over), overwrite=True))
+    assert s["ensemble"] == 2 and sorted(p.name for p in over.glob("member-*")) == [
+        "member-0", "member-1"]
+    a, b = params(root / "ref" / "model.safetensors"), params(over / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    train(dataclasses.replace(cfg, out=str(over), ensemble=None, overwrite=True))
+    assert not list(over.glob("member-*")) and not (over / "ensemble.json").exists()
+    assert not (over / "members.csv").exists() and read_meta(over / "model.safetensors"
+                                                             ).ensemble is None

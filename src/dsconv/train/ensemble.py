@@ -26,7 +26,14 @@ from ..weights import ModelMeta, combine_model_files, ensemble_size, split_model
 from .config import TrainConfig
 from .distributed import env_rank, resolve_device
 from .metrics import run_eval
-from .setup import ENSEMBLE_RECORD, data_settings, holds_run, occupied, resumed_config
+from .setup import (
+    ENSEMBLE_RECORD,
+    data_settings,
+    holds_run,
+    occupied,
+    remove_members,
+    resumed_config,
+)
 from .trainer import TrainingInterrupted, train
 
 
@@ -66,6 +73,8 @@ def train_ensemble(cfg: TrainConfig) -> dict:
         start, limit = time.perf_counter(), cfg.time_limit  # this invocation's, not the record's
         cfg = dataclasses.replace(prepare_ensemble_out(cfg), time_limit=limit)
         member, n = ensemble_plan(cfg)
+        if cfg.overwrite and not cfg.resume and env_rank() == 0:
+            clear_previous(cfg, n)
         inits = member_inits(cfg, n)
         for i in range(n):  # the time limit is all the members' together
             left = None if limit is None else limit - (time.perf_counter() - start) / 60
@@ -96,6 +105,17 @@ def prepare_ensemble_out(cfg: TrainConfig) -> TrainConfig:
     if rank0:  # (a resumed ensemble's too: a raised --epochs is its own from now on)
         atomic_write_text(record, json.dumps({"config": dataclasses.asdict(cfg)}, indent=1))
     return cfg
+
+
+def clear_previous(cfg: TrainConfig, n: int) -> None:
+    """--overwrite: remove what the folder's previous ensemble left that this one will not
+    rewrite before it ends (its model file and figures, members beyond n), so a folder never
+    shows an old ensemble's results beside the new one's record, even if the new run stops."""
+    out = Path(cfg.out)
+    for name in ("model.safetensors", "summary.json", "members.csv"):
+        (out / name).unlink(missing_ok=True)
+    for old in remove_members(out, keep=n):
+        _say(cfg)(f"--overwrite: removed {old} (a member of the previous ensemble)")
 
 
 def member_dir(cfg: TrainConfig, i: int) -> Path:

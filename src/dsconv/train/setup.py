@@ -80,6 +80,10 @@ def setup(cfg: TrainConfig) -> Run:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
         if cfg.overwrite and state is None:  # only now that the new run is known to start
             shutil.rmtree(Path(cfg.out) / "checkpoints", ignore_errors=True)
+            # An ensemble's run here before: the folder now holds one network's, and only it.
+            for stale in (ENSEMBLE_RECORD, "members.csv"):
+                (Path(cfg.out) / stale).unlink(missing_ok=True)
+            remove_members(Path(cfg.out), keep=0)
     return Run(cfg=cfg, recipe=recipe, rank=rank, world=world, device=device, model=model,
                net=net, opt=opt, ema=ema, precision=precision, train_set=data.train,
                val_set=data.val, model_name=name, preprocess=data.preprocess,
@@ -150,6 +154,17 @@ def holds_run(out: Path) -> bool:
     """Whether folder `out` holds a training run (one network's or an ensemble's)."""
     return (latest_checkpoint(out) is not None or (out / "model.safetensors").exists()
             or (out / ENSEMBLE_RECORD).exists())
+
+
+def remove_members(out: Path, keep: int) -> list[Path]:
+    """Remove the ensemble member folders <out>/member-k with k >= keep; returns them."""
+    gone = []
+    for folder in sorted(out.glob("member-*")):
+        index = folder.name.removeprefix("member-")
+        if folder.is_dir() and index.isdigit() and int(index) >= keep:
+            shutil.rmtree(folder)
+            gone.append(folder)
+    return gone
 
 
 def occupied(out: Path) -> ValueError:
