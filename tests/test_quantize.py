@@ -164,3 +164,26 @@ def test_predict_on_an_onnx_file_without_metadata_says_how_to_get_one(tmp_path):
         predict(path, [path])
     assert "dsconv export MODEL.safetensors" in str(err.value) and "safetensors file" not in \
         str(err.value)
+
+
+def test_a_batchnorm_after_a_concatenation_is_quantized_per_channel(tmp_path, caplog):
+    """LITE's first BatchNorm follows a concatenation, so no conv absorbs it: its 1-D scale
+    is quantized along axis 0, once per channel (ONNX Runtime's default axis 1 made it warn
+    'Axis 1 is out-of-range' and fall back to one scale for all channels)."""
+    import dsconv
+    from dsconv.deploy import export_onnx, quantize_onnx
+
+    model = dsconv.create_model("lite", in_chans=1, num_classes=3).eval()
+    export_onnx(model, tmp_path / "f.onnx", (48,))
+    calib = [torch.randn(8, 1, 48) for _ in range(2)]
+    with caplog.at_level("WARNING"):
+        quantize_onnx(tmp_path / "f.onnx", tmp_path / "q.onnx", calib)
+    assert "out-of-range" not in caplog.text
+    graph = onnx.load(str(tmp_path / "q.onnx")).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    bns = [n for n in graph.node if n.op_type == "BatchNormalization"]
+    assert bns, "the standalone BatchNorm was folded away: this test no longer tests it"
+    for bn in bns:
+        dq = next(n for n in graph.node if n.output[0] == bn.input[1])  # its scale's dequant
+        channels = inits[dq.input[0]].shape[0]
+        assert inits[dq.input[1]].shape == (channels,) and channels > 1

@@ -89,7 +89,11 @@ def quantize_onnx(fp32_path: str | Path, path: str | Path, calibration: Iterable
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=per_channel, calibrate_method=methods[method],
-                        reduce_range=not cpu_has_vnni() if reduce_range is None else reduce_range)
+                        reduce_range=not cpu_has_vnni() if reduce_range is None else reduce_range,
+                        # A BatchNorm no conv absorbed (after a concatenation: LITE,
+                        # InceptionTime) has a 1-D scale: its channels are axis 0, not 1.
+                        extra_options={"QDQOpTypePerChannelSupportToAxis":
+                                       {"BatchNormalization": 0}})
         # ONNX Runtime writes its own metadata_props in place of the input's: put ours back.
         add_onnx_metadata(out, {**onnx_metadata(out), **onnx_metadata(fp32_path)})
     return path
