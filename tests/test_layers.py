@@ -236,18 +236,36 @@ def test_causal_padding_sees_only_the_past(k, d):
         Conv2d(3, 4, 3, padding="causal")
 
 
-def test_adaptive_avg_pool_export_route_equals_torch(monkeypatch):
-    """The averaging-matrix route taken under tracing gives torch's windows at every length,
-    shorter than the output (windows overlap) and longer (they do not divide evenly)."""
+@pytest.mark.parametrize("tracing", [False, True])
+def test_adaptive_avg_pool_equals_torch(monkeypatch, tracing):
+    """The averaging matrix (cached, or built from the symbolic length under tracing) gives
+    torch's windows at every length, shorter than the output (windows overlap) and longer
+    (they do not divide evenly), values and gradients."""
     import dsconv.layers.pool as pool
 
-    monkeypatch.setattr(pool, "is_tracing", lambda: True)
+    monkeypatch.setattr(pool, "is_tracing", lambda: tracing)
     g = torch.Generator().manual_seed(0)
     for out in (1, 7, 50):
         layer = pool.AdaptiveAvgPool1d(out)
         for length in (1, 3, 37, 50, 64, 129, 301):
-            x = torch.randn(2, 3, length, generator=g)
-            torch.testing.assert_close(layer(x), nn.functional.adaptive_avg_pool1d(x, out))
+            x = torch.randn(2, 3, length, generator=g, requires_grad=True)
+            y, ref = layer(x), nn.functional.adaptive_avg_pool1d(x, out)
+            torch.testing.assert_close(y, ref)
+            dy = torch.randn_like(y)
+            torch.testing.assert_close(torch.autograd.grad(y, x, dy)[0],
+                                       torch.autograd.grad(ref, x, dy)[0])
+
+
+def test_adaptive_avg_pool_trains_after_an_inference_mode_call():
+    """The cached matrix made under inference_mode must still serve a training step."""
+    from dsconv.layers import AdaptiveAvgPool1d
+
+    layer = AdaptiveAvgPool1d(5)
+    with torch.inference_mode():
+        layer(torch.randn(1, 2, 23))
+    x = torch.randn(1, 2, 23, requires_grad=True)
+    layer(x).sum().backward()
+    torch.testing.assert_close(x.grad.sum(), torch.tensor(10.0))  # each window averages to 1
 
 
 def test_lite_filters_as_the_authors_build_them():
