@@ -23,7 +23,7 @@ from torch import nn
 
 import dsconv.layers.depthwise1d as D
 import dsconv.layers.separable as S
-from dsconv.layers import DepthwiseConv1d, MaxPool1dSame
+from dsconv.layers import AdaptiveAvgPool1d, DepthwiseConv1d, MaxPool1dSame
 from dsconv.models import create_model
 
 
@@ -86,9 +86,9 @@ def layer_rows(N: int, C: int, L: int, K: int, reps: int, routes: list[str]) -> 
 def plain_torch(model: nn.Module, depthwise: bool = True) -> nn.Module:
     """A copy of `model` whose depthwise convs are torch.nn.Conv1d(groups=C) with the same
     weights and padding inside the conv, and whose max-pools are torch.nn.MaxPool1d: the
-    network as tsai builds it (the branches then run one by one: they are not fusable).
-    depthwise=False keeps dsconv's depthwise convs (dsconv before the fused branches and the
-    numba max-pool, when run with FUSE_BRANCHES off)."""
+    network as tsai builds it (the branches then run one by one: they are not fusable), with
+    torch's adaptive average pool. depthwise=False keeps dsconv's depthwise convs (dsconv
+    before issue 20's fused branches, numba max-pool and matrix pool, with FUSE_BRANCHES off)."""
     model = copy.deepcopy(model)
     for name, m in list(model.named_modules()):
         if isinstance(m, DepthwiseConv1d) and depthwise:
@@ -99,6 +99,8 @@ def plain_torch(model: nn.Module, depthwise: bool = True) -> nn.Module:
         elif isinstance(m, MaxPool1dSame):
             assert m.explicit_pad is None and not m.dynamic_same, "odd kernels only"
             plain = nn.MaxPool1d(m.kernel_size, m.stride, m.padding)
+        elif isinstance(m, AdaptiveAvgPool1d):  # (dsconv's pools with a matrix)
+            plain = nn.AdaptiveAvgPool1d(m.output_size)
         else:
             continue
         parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
