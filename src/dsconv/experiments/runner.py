@@ -250,7 +250,8 @@ def run_experiment(spec: Spec, out: str | Path, jobs: int = 1, say=print) -> lis
 
 def _run_all(spec: Spec, out: Path, jobs: int, say) -> None:
     """Train the runs of `spec` that have no result yet, in `jobs` processes."""
-    todo = [(v, s) for v in spec.variants for s in range(spec.seeds)
+    # Seed by seed, every variant: a run stopped part-way still compares all the variants.
+    todo = [(v, s) for s in range(spec.seeds) for v in spec.variants
             if not (run_dir(out, v["name"], s) / "result.json").exists()]
     done = len(spec.variants) * spec.seeds - len(todo)
     say(f"{spec.name}: {len(todo)} runs to do, {done} finished before")
