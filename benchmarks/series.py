@@ -94,8 +94,9 @@ def table(rows: list[dict]) -> None:
         a, n = r["accs"], len(r["accs"])
         ens = f"{r['ensemble']:.3f}" if r.get("ensemble") is not None else "-"
         pub = published(r["dataset"], r["model"], False)
-        if r.get("ensemble") is not None:
-            pub += " / " + published(r["dataset"], r["model"], True)
+        ens_pub = published(r["dataset"], r["model"], True)
+        if r.get("ensemble") is not None and ens_pub != pub:
+            pub += " / " + ens_pub
         params = f"{r['params']:,}" if r["params"] else "-"
         macs = f"{r['macs'] / 1e6:.1f}" if r["macs"] else "-"
         print(f"| {r['dataset']} | {r['model']} | {params} | {macs} | {r.get('steps', '-')} | "
