@@ -314,6 +314,19 @@ def test_style_refuses_a_misspelt_order_even_for_the_standard_twin():
         ConvStyle(dims=4)
 
 
+@pytest.mark.parametrize("name, option", [
+    ("xception_standard", dict(mid_act="relu")), ("xceptiontime_standard", dict(segments=4)),
+    ("lite_standard", dict(order="pointwise_first")), ("xception", dict(
+        conv_mode="standard", mid_act="elu", segments=2))])
+def test_the_standard_twin_refuses_options_it_would_ignore(name, option):
+    # A regular conv has no middle, no segments, no step order: the option did nothing.
+    moot = ", ".join(f"{k}={v!r}" for k, v in option.items() if k != "conv_mode")
+    with pytest.raises(ValueError, match=rf"conv_mode='standard' builds regular convolutions, "
+                                         rf"which have no {re.escape(moot)}: drop it"):
+        dsconv.create_model(name, **option)
+    assert dsconv.models.MobileNetV1Config(conv_mode="standard").style().mid_act is None
+
+
 def test_conv_style_from_config_picks_fields_by_name():
     cfg = dsconv.models.XceptionTimeConfig(mid_act="elu", segments=2, order="pointwise_first")
     assert ConvStyle.from_config(cfg) == ConvStyle(

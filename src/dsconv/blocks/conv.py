@@ -46,7 +46,8 @@ class ConvStyle:
             depthwise (one per channel), 1 a regular conv beside the 1x1, between: Inception.
         groups: groups of the separable conv's 1x1 step: 1 separable, g > 1 SliceNet's
             super-separable conv (g separable convs over channel slices, k*c + c^2/g
-            parameters). Like `order` and `segments`, the 'standard' twin ignores it.
+            parameters). Like `order`, `mid_act` and `segments`, it has no meaning for the
+            'standard' twin, which refuses a value other than the default.
     """
 
     dims: int = 2
@@ -69,6 +70,14 @@ class ConvStyle:
             # Checked here too: the 'standard' twin never reaches the separable layer's check.
             raise ValueError(f"order={self.order!r}: expected one of {ORDERS}")
         get_act(self.act_layer), get_act(self.mid_act)  # unknown names fail at build time
+        if self.conv_mode == "standard":  # a regular conv has no steps to order, split or group
+            moot = [f"{name}={value!r}" for name, value, default in (
+                ("order", self.order, "depthwise_first"), ("mid_act", self.mid_act, None),
+                ("segments", self.segments, None), ("groups", self.groups, 1))
+                if value != default]
+            if moot:
+                raise ValueError(f"conv_mode='standard' builds regular convolutions, which have "
+                                 f"no {', '.join(moot)}: drop it, or use conv_mode='separable'")
 
     @classmethod
     def from_config(cls, cfg: object, **fixed: Any) -> ConvStyle:

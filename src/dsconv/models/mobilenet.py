@@ -80,7 +80,8 @@ class MobileNetV1Config:
     def style(self) -> ConvStyle:
         """The convolution style: images, depthwise first, and the depthwise step followed by
         BN + the network's activation (mid_act = act_layer), as in the paper's Figure 3."""
-        return ConvStyle.from_config(self, dims=2, mid_act=self.act_layer)
+        separable = self.conv_mode == "separable"  # (the twin's regular conv has no middle)
+        return ConvStyle.from_config(self, dims=2, mid_act=self.act_layer if separable else None)
 
 
 class MobileNetV1(ClassifierModel):
