@@ -54,6 +54,9 @@ def test_quick_run_writes_report_and_plots(name, tmp_path, capsys):
     assert sorted(r["variant"] for r in rows) == sorted(spec.variant_names())
     report = (tmp_path / "report.md").read_text()
     assert "**Verdict at this scale:**" in report and spec.claim in report
+    verdict = next(line for line in report.splitlines() if line.startswith("**Verdict"))
+    for v in spec.variants:  # the scale names the models that ran, not a default
+        assert v.get("model", spec.base.get("model", "xception_mini")) in verdict, verdict
     assert list(tmp_path.glob("*.png"))
     # The report is rebuilt from the folder alone.
     (tmp_path / "report.md").unlink()

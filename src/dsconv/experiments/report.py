@@ -190,8 +190,13 @@ def build_report(out: str | Path) -> dict[str, Any]:
         plots = plot_training(spec, rows, out) if rows else []
     seeds = sorted({int(r["seed"]) for r in rows if "seed" in r})
     size = f" at {spec.base['img_size']} px" if "img_size" in spec.base else ""
-    scale = (f"{len(seeds)} seeds, {spec.base.get('model', 'xception_mini')}{size} on "
-             f"{spec.base.get('data', 'digits')}, {spec.base.get('epochs', 'default')} epochs"
+    # A variant may name its own model (the series twins do): the scale names what ran.
+    models = list(dict.fromkeys(v.get("model", spec.base.get("model", "xception_mini"))
+                                for v in spec.variants))
+    epochs = spec.base.get("epochs")
+    budget = f"{epochs} epoch{'s' * (epochs != 1)}" if epochs else "the recipe's default budget"
+    scale = (f"{len(seeds)} seeds, {', '.join(models)}{size} on "
+             f"{spec.base.get('data', 'digits')}, {budget}"
              if spec.kind == "train" else
              "counted from forward passes, times at batch 8 on this machine")
     head = [f"# {spec.name}", "", f"**Claim:** {spec.claim}", "",
