@@ -23,8 +23,9 @@ from torch import nn
 
 import dsconv.layers.depthwise1d as D
 import dsconv.layers.separable as S
-from dsconv.layers import AdaptiveAvgPool1d, DepthwiseConv1d, MaxPool1dSame
+from dsconv.layers import AdaptiveAvgPool1d, DepthwiseConv1d, MaxPool1dSame, PointwiseConv1d
 from dsconv.models import create_model
+from dsconv.utils import tune_allocator
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -85,16 +86,21 @@ def layer_rows(N: int, C: int, L: int, K: int, reps: int, routes: list[str]) -> 
 
 def plain_torch(model: nn.Module, depthwise: bool = True) -> nn.Module:
     """A copy of `model` whose depthwise convs are torch.nn.Conv1d(groups=C) with the same
-    weights and padding inside the conv, and whose max-pools are torch.nn.MaxPool1d: the
-    network as tsai builds it (the branches then run one by one: they are not fusable), with
-    torch's adaptive average pool. depthwise=False keeps dsconv's depthwise convs (dsconv
-    before issue 20's fused branches, numba max-pool and matrix pool, with FUSE_BRANCHES off)."""
+    weights and padding inside the conv, whose 1x1 convs are torch.nn.Conv1d and whose
+    max-pools are torch.nn.MaxPool1d: the network as tsai builds it (the branches then run one
+    by one: they are not fusable), with torch's adaptive average pool. depthwise=False keeps
+    dsconv's depthwise convs (dsconv before issue 20's fused branches, matmul 1x1s, numba
+    max-pool and matrix pool, with FUSE_BRANCHES off)."""
     model = copy.deepcopy(model)
     for name, m in list(model.named_modules()):
         if isinstance(m, DepthwiseConv1d) and depthwise:
             assert m.explicit_pad is None and not m.dynamic_same, "odd kernels, stride 1 only"
             plain = nn.Conv1d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
                               m.dilation, m.groups, m.bias is not None)
+            plain.load_state_dict(m.state_dict())
+        elif isinstance(m, PointwiseConv1d):  # (dsconv's run as a matmul on CPU)
+            plain = nn.Conv1d(m.in_channels, m.out_channels, 1, m.stride, 0, 1, m.groups,
+                              m.bias is not None)
             plain.load_state_dict(m.state_dict())
         elif isinstance(m, MaxPool1dSame):
             assert m.explicit_pad is None and not m.dynamic_same, "odd kernels only"
@@ -118,6 +124,13 @@ def epoch_ratio(n: int, channels: int, length: int, batch: int, reps: int) -> st
     x, y = torch.randn(n, channels, length), torch.randint(0, 4, (n,))
     with torch.no_grad():
         diff = (ours.eval()(x[:8]) - ref.eval()(x[:8])).abs().max().item()
+    grads = []  # one training step's gradients, parameter by parameter (same names)
+    for model in (ours, ref):
+        model.train().zero_grad()
+        nn.functional.cross_entropy(model(x[:batch]), y[:batch]).backward()
+        grads.append({k: p.grad for k, p in model.named_parameters()})
+    gdiff = max(((grads[0][k] - g).abs().max() / g.abs().max().clamp_min(1e-30)).item()
+                for k, g in grads[1].items())
 
     def epoch(model: nn.Module, fuse: bool = True) -> Callable[[], None]:
         opt = torch.optim.Adam(model.parameters(), 1e-4)  # tiny lr: both stay comparable
@@ -141,7 +154,7 @@ def epoch_ratio(n: int, channels: int, length: int, batch: int, reps: int) -> st
 
     return (f"| xceptiontime epoch, {n} series ({channels}, {length}), batch {batch} | "
             f"{med(tr):.2f} s | {med(tb):.2f} s, {ratio(tb)} | {med(to):.2f} s, {ratio(to)} | "
-            f"max output difference {diff:.1e} |")
+            f"max output difference {diff:.1e}, gradients {gdiff:.1e} of their largest |")
 
 
 def main() -> None:
@@ -158,6 +171,7 @@ def main() -> None:
     a = ap.parse_args()
     routes = [r for r in a.routes if r == "torch" or D._numba is not None]
     torch.set_num_threads(a.threads)
+    tune_allocator()  # as the CLI does (both builds alike): glibc keeps large freed blocks
     N, C, L = a.shape
     print(f"x = ({N}, {C}, {L}) float32, stride 1, 'same', {a.threads} threads, torch "
           f"{torch.__version__}; medians of {a.reps} interleaved reps, ratio (min ratio)\n")

@@ -334,3 +334,41 @@ def test_stride1_max_pool_equals_aten_to_the_bit(n, c, length, k, data):
     a.backward(gy)
     b.backward(gy)
     assert torch.equal(xa.grad, xb.grad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bias", [False, True])
+def test_pointwise_conv1d_as_a_matmul_equals_the_conv(dtype, bias):
+    """The 1x1 Conv1d's matmul route: values and the gradients of input, weight and bias equal
+    F.conv1d's over random shapes (one sample, one step, one channel included)."""
+    from dsconv.layers import PointwiseConv1d
+    from dsconv.layers.pointwise1d import uses_matmul
+
+    g = torch.Generator().manual_seed(0)
+    for n, c, o, length in [(1, 1, 1, 1), (3, 5, 7, 1), (2, 16, 3, 37), (4, 8, 24, 129)]:
+        layer = PointwiseConv1d(c, o, bias=bias).to(dtype)
+        x = torch.randn(n, c, length, dtype=dtype, generator=g, requires_grad=True)
+        assert uses_matmul(x, layer.weight)
+        y = layer(x)
+        ref = nn.functional.conv1d(x, layer.weight, layer.bias)
+        torch.testing.assert_close(y, ref)
+        dy = torch.randn(y.shape, dtype=dtype, generator=g)
+        params = [x, layer.weight] + ([layer.bias] if bias else [])
+        for a, b in zip(torch.autograd.grad(y, params, dy), torch.autograd.grad(ref, params, dy)):
+            torch.testing.assert_close(a, b)
+
+
+def test_pointwise_conv1d_keeps_the_conv_where_it_must():
+    """Grouped 1x1s, autocast and tracing take F.conv1d: an exported graph holds a Conv (which
+    ONNX Runtime fuses with the BatchNorm after it), not a MatMul."""
+    from dsconv.layers import PointwiseConv1d
+    from dsconv.layers.pointwise1d import uses_matmul
+
+    x = torch.randn(2, 8, 10)
+    assert not uses_matmul(x, torch.randn(4, 4, 1), groups=2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not uses_matmul(x, torch.randn(4, 8, 1))
+    layer = PointwiseConv1d(8, 4, groups=2)
+    torch.testing.assert_close(layer(x), nn.functional.conv1d(x, layer.weight, groups=2))
+    graph = str(torch.export.export(PointwiseConv1d(8, 4), (x,)).graph)
+    assert "conv1d" in graph and "matmul" not in graph, graph

@@ -23,6 +23,7 @@ from .depthwise1d import (
 )
 from .handcrafted import FilterBank1d, FixedConv1d, lite_filters
 from .padding import pad_same, same_pad_amounts
+from .pointwise1d import pointwise_conv1d
 from .pool import MAXPOOL, AdaptiveAvgPool1d, MaxPool1dSame, MaxPool2dSame, MaxPool3dSame
 from .separable import (
     SEPARABLE,
@@ -41,6 +42,6 @@ __all__ = [
     "SeparableConv", "SeparableConv1d", "SeparableConv2d", "SeparableConv3d",
     "MaxPool1dSame", "MaxPool2dSame", "MaxPool3dSame",
     "AdaptiveAvgPool1d", "depthwise_conv1d", "depthwise_conv1d_branches", "depthwise_conv1d_last",
-    "fuses_branches", "pad_same", "same_pad_amounts", "separable_branches",
+    "fuses_branches", "pad_same", "pointwise_conv1d", "same_pad_amounts", "separable_branches",
     "FilterBank1d", "FixedConv1d", "lite_filters",
 ]
