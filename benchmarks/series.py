@@ -28,6 +28,7 @@ from dsconv.cost import profile
 from dsconv.data import load_series
 from dsconv.models import create_model
 from dsconv.train import TrainConfig, evaluate, train
+from dsconv.utils import tune_allocator
 from dsconv.weights import combine_model_files
 
 # Published default-split accuracies (../shared/README): InceptionTime (an ensemble of five),
@@ -118,6 +119,7 @@ def main() -> None:
                                                  "as each row ends)")
     args = ap.parse_args()
     torch.set_num_threads(torch.get_num_threads())
+    tune_allocator()  # as `dsconv train` does: the training times are the CLI's
     work = Path(args.work or tempfile.mkdtemp(prefix="dsconv-series-"))
     rows = []
     for ds in args.datasets:
