@@ -124,14 +124,17 @@ def test_config_refuses_impossible_values(kwargs, message):
 @pytest.mark.slow
 def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
-    # 6 epochs: with 2, a loaded CI machine once saw the run end between the first checkpoint
-    # and the signal (exit 0).
     args = ["train", "--epochs", "6", "--ckpt-every", "3", "--out", str(out), *FAST]
+    # A suite started in the background (`cmd &` in a script) runs with SIGINT ignored, and
+    # the child would inherit that and train to the end (exit 0): give it the default, as a
+    # terminal's Ctrl-C meets it.
     proc = subprocess.Popen([PY, "-m", "dsconv", *args], env=_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while ckpt.latest_checkpoint(out) is None and time.time() < deadline:
         time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
