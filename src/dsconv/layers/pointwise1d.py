@@ -22,7 +22,7 @@ from ..utils import is_tracing
 
 __all__ = ["pointwise_conv1d", "uses_matmul"]
 
-USE_MATMUL: bool = True  # run-time switch: tests and benchmarks compare both routes
+USE_MATMUL: bool = True  # run-time switch: False runs every 1x1 Conv1d as F.conv1d
 
 
 def uses_matmul(x: Tensor, weight: Tensor, groups: int = 1) -> bool:
