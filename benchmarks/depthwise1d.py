@@ -93,14 +93,11 @@ def plain_torch(model: nn.Module, depthwise: bool = True) -> nn.Module:
     max-pool and matrix pool, with FUSE_BRANCHES off)."""
     model = copy.deepcopy(model)
     for name, m in list(model.named_modules()):
-        if isinstance(m, DepthwiseConv1d) and depthwise:
+        if (isinstance(m, DepthwiseConv1d) and depthwise) or isinstance(m, PointwiseConv1d):
+            # (dsconv's 1x1s run as a matmul on CPU; a 1x1's 'same' padding is 0)
             assert m.explicit_pad is None and not m.dynamic_same, "odd kernels, stride 1 only"
             plain = nn.Conv1d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
                               m.dilation, m.groups, m.bias is not None)
-            plain.load_state_dict(m.state_dict())
-        elif isinstance(m, PointwiseConv1d):  # (dsconv's run as a matmul on CPU)
-            plain = nn.Conv1d(m.in_channels, m.out_channels, 1, m.stride, 0, 1, m.groups,
-                              m.bias is not None)
             plain.load_state_dict(m.state_dict())
         elif isinstance(m, MaxPool1dSame):
             assert m.explicit_pad is None and not m.dynamic_same, "odd kernels only"
