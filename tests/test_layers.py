@@ -354,8 +354,11 @@ def test_pointwise_conv1d_as_a_matmul_equals_the_conv(dtype, bias):
         torch.testing.assert_close(y, ref)
         dy = torch.randn(y.shape, dtype=dtype, generator=g)
         params = [x, layer.weight] + ([layer.bias] if bias else [])
+        # The weight gradient sums n * length products in another order than the conv's
+        # (oneDNN's AVX-512 kernels differ from bmm by ~1e-5 relative in fp32)
+        tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {}
         for a, b in zip(torch.autograd.grad(y, params, dy), torch.autograd.grad(ref, params, dy)):
-            torch.testing.assert_close(a, b)
+            torch.testing.assert_close(a, b, **tol)
 
 
 def test_pointwise_conv1d_keeps_the_conv_where_it_must():
